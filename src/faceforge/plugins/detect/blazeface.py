@@ -185,7 +185,7 @@ class BlazeFaceDetector(Detector):
         for (regressors, logits, scale, pad_x, pad_y), frame in zip(raw, frames):  # type: ignore[attr-defined]
             height, width = frame.shape[:2]
             # MediaPipe clips logits to +-100 before the sigmoid to avoid overflow.
-            scores = 1.0 / (1.0 + np.exp(-np.clip(logits, -100.0, 100.0)))
+            scores = 1.0 / (1.0 + np.exp(-np.clip(logits.astype(np.float64), -100.0, 100.0)))
             keep = scores >= self._min_score
             if not keep.any():
                 results.append([])

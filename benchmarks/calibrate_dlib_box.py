@@ -1,0 +1,67 @@
+"""Measure how each detector's boxes relate to dlib HOG boxes, for the dlib 68-point landmarker.
+
+dlib's shape predictor was trained on HOG detector boxes, so a box from another detector is
+first mapped to the HOG box it would have had. For every sampled frame of the single-person
+clips where HOG and the other detector each find exactly one face, this records the HOG box
+relative to the other box: centre offset in units of the other box's width/height and the
+size ratio. The medians are the constants in `faceforge/plugins/align/dlib68.py`
+(`DLIB_BOX_CALIBRATION`). Run: .venv/bin/python benchmarks/calibrate_dlib_box.py
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import av
+import numpy as np
+
+from faceforge.plugins.detect import DETECTORS
+
+VIDEO_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "video"
+CLIPS = ["WolfgangLanger_Pexels.mp4", "lp_d18.mp4", "lp_d19.mp4", "lp_d9.mp4", "lp_d6.mp4",
+         "lp_d3.mp4", "lp_d10.mp4", "single_face.mp4"]
+
+
+def sample_frames(path: Path, every: int) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [
+            frame.to_ndarray(format="rgb24")
+            for i, frame in enumerate(container.decode(video=0))
+            if i % every == 0
+        ]
+
+
+def main() -> None:
+    video_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else VIDEO_DIR
+    frames = [f for clip in CLIPS for f in sample_frames(video_dir / clip, 10)]
+    hog = DETECTORS.get("hog")()
+    hog_boxes = [d[0].box if len(d) == 1 else None for d in hog.detect(frames)]
+    print(f"{len(frames)} frames, HOG found one face in {sum(b is not None for b in hog_boxes)}")
+    print("| detector | pairs | dx/w | dy/h | hog_w/w | hog_h/h |")
+    print("|---|---|---|---|---|---|")
+    for name, options, stride in [
+        ("cnn", {}, 4),
+        ("blazeface", {"range": "short"}, 1),
+        ("blazeface", {"range": "full"}, 1),
+    ]:
+        detector = DETECTORS.get(name)(**options)
+        picked = [(f, b) for f, b in zip(frames, hog_boxes) if b is not None][::stride]
+        rows = []
+        for (frame, hog_box), found in zip(
+            picked, detector.detect([f for f, _ in picked])
+        ):
+            if len(found) != 1:
+                continue
+            l, t, r, b = found[0].box
+            hl, ht, hr, hb = hog_box
+            w, h = r - l, b - t
+            rows.append(((hl + hr - l - r) / 2 / w, (ht + hb - t - b) / 2 / h,
+                         (hr - hl) / w, (hb - ht) / h))
+        med = np.median(np.array(rows), axis=0)
+        label = f"{name} {options.get('range', '')}".strip()
+        print(f"| {label} | {len(rows)} | " + " | ".join(f"{v:+.4f}" for v in med) + " |")
+
+
+if __name__ == "__main__":
+    main()

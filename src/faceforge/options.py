@@ -1,0 +1,148 @@
+"""Every command-line option, defined once: flags, defaults, choices and help.
+
+The CLI builds argparse from these specs and the GUI builds its forms from the same specs, so
+a default or a help text is never written twice. Flags follow Faceswap's, including the older
+short forms (`-sz`, `-een`, `-si`, `-min`, `-nm`, `-rf`) that popular tutorials use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+# Defaults chosen by measurement (docs/benchmarks/detection.md, landmarks.md, extract_speed.md).
+DEFAULT_DETECTOR = "blazeface"
+DEFAULT_ALIGNER = "dlib"
+DETECTOR_CHOICES = ("blazeface", "blazeface-full", "hog", "cnn")
+ALIGNER_CHOICES = ("dlib", "mesh")
+MASKER_CHOICES = ("extended", "components", "none")
+NORMALIZATION_CHOICES = ("none", "clahe", "hist", "mean")
+CENTERING_CHOICES = ("head", "face", "legacy")
+LOGLEVEL_CHOICES = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of one command."""
+
+    dest: str
+    flags: tuple[str, ...]
+    help: str
+    default: Any = None
+    type: Callable[[str], Any] | None = None
+    choices: Sequence[Any] | None = None
+    action: str | None = None  # "store_true", "append"
+    nargs: str | None = None
+    required: bool = False
+    metavar: str | None = None
+    group: str = "main"
+
+    def help_with_default(self) -> str:
+        if self.action == "store_true" or self.default in (None, [], ()):
+            return self.help
+        return f"{self.help} (default: {self.default})"
+
+
+def _rotations(text: str) -> tuple[int, ...]:
+    """`-r 90` means every 90 degrees; `-r 90,270` lists angles."""
+    parts = [int(p) for p in str(text).split(",") if p.strip()]
+    if len(parts) == 1:
+        step = parts[0]
+        if step <= 0 or step >= 360:
+            raise ValueError("rotation step must be between 1 and 359 degrees")
+        return tuple(range(step, 360, step))
+    return tuple(p % 360 for p in parts if p % 360)
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("must be 0 or more")
+    return value
+
+
+LOG_OPTIONS = (
+    Option("loglevel", ("-L", "--loglevel"), "how much to log", "INFO", str.upper,
+           LOGLEVEL_CHOICES, group="global"),
+    Option("logfile", ("-F", "--logfile"), "also write the log to this file", None, str,
+           group="global"),
+)
+
+EXTRACT_OPTIONS = (
+    Option("input", ("-i", "--input-dir", "--input"),
+           "a video file, a folder of images, or with -b a folder of such inputs",
+           required=True, metavar="PATH", group="data"),
+    Option("output", ("-o", "--output-dir", "--output"),
+           "folder for the aligned face images (created if needed)", required=True,
+           metavar="FOLDER", group="data"),
+    Option("alignments", ("-p", "--alignments", "-al"),
+           "alignments store to write; by default <video>_alignments.db next to the video, "
+           "or alignments.db inside an image folder", metavar="FILE", group="data"),
+    Option("batch_mode", ("-b", "--batch-mode"),
+           "the input is a folder of videos and/or image folders: extract each into its own "
+           "subfolder of the output", action="store_true", group="data"),
+    Option("detector", ("-D", "--detector"),
+           "face detector: blazeface (BlazeFace short range, fast), blazeface-full (full "
+           "range, smaller faces), hog (dlib HOG), cnn (dlib CNN, slow on CPU)",
+           DEFAULT_DETECTOR, str, DETECTOR_CHOICES, group="plugins"),
+    Option("aligner", ("-A", "--aligner"),
+           "landmarker: dlib (68 points) or mesh (468-point face mesh converted to 68)",
+           DEFAULT_ALIGNER, str, ALIGNER_CHOICES, group="plugins"),
+    Option("masker", ("-M", "--masker"),
+           "landmark masks stored with each face; both are always cheap to compute, 'none' "
+           "stores none", ["components", "extended"], str, MASKER_CHOICES, action="append",
+           group="plugins"),
+    Option("normalization", ("-O", "--normalization", "-nm"),
+           "lighting normalisation applied to the detector's input only",
+           "none", str, NORMALIZATION_CHOICES, group="plugins"),
+    Option("re_feed", ("-R", "--re-feed", "-rf"),
+           "average the landmarks over this many extra, slightly shifted detections to "
+           "reduce jitter (slower)", 0, positive_int, group="plugins"),
+    Option("rotate", ("-r", "--rotate-images"),
+           "when no face is found, retry with the frame rotated: a step in degrees (90) or "
+           "a list (90,180,270)", None, _rotations, metavar="ANGLES", group="plugins"),
+    Option("identity", ("-I", "--identity"),
+           "store a 128-d dlib identity descriptor for every face (for sorting and filters)",
+           action="store_true", group="plugins"),
+    Option("min_size", ("-m", "--min-size", "-min"),
+           "drop faces whose box diagonal is smaller than this many pixels (0: off)",
+           0, positive_int, group="filters"),
+    Option("max_size", ("-x", "--max-size"),
+           "drop faces whose box diagonal is larger than this many pixels (0: off)",
+           0, positive_int, group="filters"),
+    Option("landmark_threshold", ("--landmark-threshold",),
+           "drop detections whose landmarks do not look like a face: mean distance to the "
+           "mean face in face widths (0: off)", 0.12, float, group="filters"),
+    Option("filter", ("-f", "--filter"),
+           "photos of the person to keep (faces farther than --ref-threshold are dropped)",
+           None, str, action="append", metavar="IMAGE", group="filters"),
+    Option("nfilter", ("-n", "--nfilter"),
+           "photos of people to drop (faces nearer than --ref-threshold are dropped)",
+           None, str, action="append", metavar="IMAGE", group="filters"),
+    Option("ref_threshold", ("-l", "--ref-threshold"),
+           "identity distance threshold for -f/-n (dlib descriptor; 0.6 is dlib's "
+           "same-person limit, lower is stricter)", 0.6, float, group="filters"),
+    Option("size", ("-z", "--size", "-sz"), "side of the saved aligned faces in pixels",
+           512, int, group="output"),
+    Option("centering", ("--centering",),
+           "what the saved faces centre on: head (whole head, lets training use any crop), "
+           "face or legacy", "head", str, CENTERING_CHOICES, group="output"),
+    Option("extract_every_n", ("-N", "--extract-every-n", "-een"),
+           "only extract every Nth frame", 1, int, group="output"),
+    Option("save_interval", ("-v", "--save-interval", "-si"),
+           "commit the alignments store every N frames (0: every batch of 16)", 0,
+           positive_int, group="output"),
+    Option("skip_existing", ("-s", "--skip-existing"),
+           "skip frames already in the alignments store", action="store_true",
+           group="output"),
+    Option("skip_existing_faces", ("-e", "--skip-existing-faces"),
+           "skip frames that already have faces in the alignments store",
+           action="store_true", group="output"),
+    Option("debug_landmarks", ("-B", "--debug-landmarks"),
+           "draw the landmarks on the saved faces (for checking; not for training)",
+           action="store_true", group="output"),
+    Option("png_compression", ("--png-compression",),
+           "PNG compression level of saved faces, 0-9 (higher: smaller files, slower)",
+           3, int, group="output"),
+) + LOG_OPTIONS

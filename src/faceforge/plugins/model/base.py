@@ -1,0 +1,196 @@
+"""The trainer registry and the contract every face-swap model follows.
+
+A model is a ``torch.nn.Module`` built from a typed, JSON-serialisable config dataclass. It maps
+aligned faces (float NCHW RGB in [0, 1]) of either side to a reconstruction by that side's
+decoder, and optionally a learned mask; both are sigmoid outputs in [0, 1].
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, TypeVar
+
+import torch
+from torch import Tensor, nn
+
+from faceforge.errors import UsageError
+from faceforge.plugins.registry import Registry
+
+__all__ = [
+    "MODELS",
+    "FaceDecoder",
+    "FaceSwapModel",
+    "ModelConfig",
+    "ModelOutput",
+    "Side",
+    "build_model",
+]
+
+Side = Literal["a", "b"]
+# A face tensor, or (face, mask) when the config has ``learn_mask``.
+ModelOutput = Tensor | tuple[Tensor, Tensor]
+
+ConfigT = TypeVar("ConfigT", bound="ModelConfig")
+
+MODELS: Registry[type[FaceSwapModel]] = Registry("trainer")
+
+
+@dataclass
+class ModelConfig:
+    """Options shared by every trainer; subclasses add their architecture's options.
+
+    Attributes:
+        learn_mask: also train a mask decoder branch (Faceswap's ``learn_mask``, default off).
+        learning_rate: the Adam learning rate this model is meant to train with.
+    """
+
+    learn_mask: bool = False
+    learning_rate: float = 5e-5
+
+    @property
+    def input_size(self) -> int:
+        """Side in pixels of the square face the encoder takes."""
+        raise NotImplementedError
+
+    @property
+    def output_size(self) -> int:
+        """Side in pixels of the square face the decoders produce."""
+        raise NotImplementedError
+
+    def validate(self) -> None:
+        """Raise ``UsageError`` when options cannot build a model."""
+        if self.learning_rate <= 0:
+            raise UsageError(
+                f"learning_rate must be positive, got {self.learning_rate}",
+                "use a small positive value such as 5e-5",
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict of every option (tuples become lists)."""
+        return {
+            f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
+            for f in dataclasses.fields(self)
+        }
+
+    @classmethod
+    def from_dict(cls: type[ConfigT], data: dict[str, Any]) -> ConfigT:
+        """Rebuild a config saved by :meth:`to_dict`; unknown keys are an error."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(fields))
+        if unknown:
+            raise UsageError(
+                f"unknown {cls.__name__} option(s): {', '.join(unknown)}",
+                f"valid options are: {', '.join(fields)}",
+            )
+        hints = typing.get_type_hints(cls)
+        values = {
+            key: tuple(value) if _is_tuple_type(hints[key]) and isinstance(value, list) else value
+            for key, value in data.items()
+        }
+        config = cls(**values)
+        config.validate()
+        return config
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls: type[ConfigT], text: str) -> ConfigT:
+        return cls.from_dict(json.loads(text))
+
+
+def _is_tuple_type(hint: Any) -> bool:
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_is_tuple_type(arg) for arg in typing.get_args(hint))
+    return False
+
+
+class FaceDecoder(nn.Module):
+    """A face branch and, when masks are learned, a parallel mask branch on the same input."""
+
+    def __init__(self, face: nn.Module, mask: nn.Module | None = None) -> None:
+        super().__init__()
+        self.face = face
+        self.mask = mask
+
+    def forward(self, x: Tensor) -> ModelOutput:
+        face = self.face(x)
+        if self.mask is None:
+            return face
+        return face, self.mask(x)
+
+
+class FaceSwapModel(nn.Module):
+    """Base of every trainer: one shared encoder, a way to decode each side.
+
+    Subclasses set ``name`` and ``config_class`` and implement :meth:`forward`.
+    """
+
+    name: ClassVar[str]
+    config_class: ClassVar[type[ModelConfig]]
+
+    def __init__(self, config: ModelConfig | None = None) -> None:
+        super().__init__()
+        config = self.config_class() if config is None else config
+        if not isinstance(config, self.config_class):
+            raise TypeError(
+                f"{type(self).__name__} needs a {self.config_class.__name__}, "
+                f"got {type(config).__name__}"
+            )
+        config.validate()
+        self.config = config
+
+    @property
+    def input_size(self) -> int:
+        return self.config.input_size
+
+    @property
+    def output_size(self) -> int:
+        return self.config.output_size
+
+    @property
+    def learn_mask(self) -> bool:
+        return self.config.learn_mask
+
+    def forward(self, faces: Tensor, side: Side) -> ModelOutput:  # pragma: no cover - abstract
+        """Reconstruct ``faces`` with ``side``'s decoder: face, or (face, mask)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def swap(self, faces: Tensor, to_side: Side = "b") -> ModelOutput:
+        """Redraw faces of the other side as ``to_side`` (A→B by default), without gradients."""
+        return self(faces, to_side)
+
+    def parameter_count(self) -> int:
+        """Trainable parameters, counted as Keras' ``count_params`` does."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    def contiguous_state_dict(self) -> dict[str, Tensor]:
+        """State dict safe for ``safetensors.torch.save_file`` even after ``channels_last``."""
+        return {key: value.contiguous() for key, value in self.state_dict().items()}
+
+    @classmethod
+    def from_config_dict(cls, data: dict[str, Any]) -> FaceSwapModel:
+        return cls(cls.config_class.from_dict(data))
+
+    @staticmethod
+    def _check_side(side: str) -> None:
+        if side not in ("a", "b"):
+            raise ValueError(f"side must be 'a' or 'b', got {side!r}")
+
+
+def build_model(
+    name: str, config: ModelConfig | dict[str, Any] | None = None
+) -> FaceSwapModel:
+    """Build the registered trainer ``name`` from a config object, a saved dict or defaults."""
+    model_class = MODELS.get(name)
+    if isinstance(config, dict):
+        config = model_class.config_class.from_dict(config)
+    return model_class(config)
