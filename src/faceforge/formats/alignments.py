@@ -250,10 +250,11 @@ class AlignmentsStore:
                 f"reads versions up to {ALIGNMENTS_SCHEMA_VERSION}",
                 "upgrade faceforge to open it",
             )
+        if version < ALIGNMENTS_SCHEMA_VERSION:
+            # Before switching to WAL, so the backup is a byte-for-byte copy of the original.
+            self._migrate(version)
         if self._mode != "r":
             self._set_write_pragmas()
-        if version < ALIGNMENTS_SCHEMA_VERSION:
-            self._migrate(version)
 
     def _set_write_pragmas(self) -> None:
         # WAL + synchronous=NORMAL: a commit is an append to the -wal file without fsync, so a
@@ -295,10 +296,18 @@ class AlignmentsStore:
                     "free some disk space or make the folder writable",
                 ) from exc
         steps = {1: _migrate_1_to_2}
-        with self._transaction():
-            for version in range(from_version, ALIGNMENTS_SCHEMA_VERSION):
-                steps[version](self._conn)
-            self._conn.execute(f"PRAGMA user_version={ALIGNMENTS_SCHEMA_VERSION}")
+        try:
+            # All steps in one transaction: a failure leaves the file at its old version.
+            with self._transaction():
+                for version in range(from_version, ALIGNMENTS_SCHEMA_VERSION):
+                    steps[version](self._conn)
+                self._conn.execute(f"PRAGMA user_version={ALIGNMENTS_SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as exc:
+            raise FormatError(
+                f"cannot upgrade {self._path} from alignments schema version {from_version} "
+                f"to {ALIGNMENTS_SCHEMA_VERSION}: {exc}",
+                "the file was left unchanged; re-run `faceforge extract` to rebuild it",
+            ) from exc
 
     # -- lifecycle -----------------------------------------------------------------------
 

@@ -122,3 +122,6 @@ class ImageFolderSource(FrameSource):
         if not 0 <= index < len(self.images):
             raise IndexError(f"frame {index} is outside 0..{len(self.images) - 1}")
         return self._frame(index)
+
+    def close(self) -> None:
+        """Nothing stays open between images."""

@@ -9,11 +9,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
-
-import numpy as np
+from typing import TYPE_CHECKING, Literal
 
 from faceforge.errors import UsageError
+
+if TYPE_CHECKING:  # numpy is only needed for annotations; keep `import faceforge.io` light
+    import numpy as np
 
 SourceKind = Literal["video", "images"]
 
@@ -102,6 +103,7 @@ class FrameSource(ABC):
     def read_frame(self, index: int) -> Frame:
         """Random access to one frame by its 0-based index."""
 
+    @abstractmethod
     def close(self) -> None:
         """Release open files. Safe to call twice."""
 

@@ -56,7 +56,8 @@ def _open_container(path: Path) -> av.container.InputContainer:
         if exc.errno == errno.ENOENT:
             raise InputError(f"{path} does not exist", hint="check the path") from exc
         if not isinstance(exc, av.error.FFmpegError):
-            raise InputError(f"cannot read {path}: {exc.strerror or exc}", hint=_REPAIR_HINT) from exc
+            message = f"cannot read {path}: {exc.strerror or exc}"
+            raise InputError(message, hint=_REPAIR_HINT) from exc
         raise InputError(f"{path} is not a video FFmpeg can read", hint=_NOT_A_VIDEO_HINT) from exc
     except av.error.FFmpegError as exc:
         raise InputError(f"{path} is not a video FFmpeg can read", hint=_NOT_A_VIDEO_HINT) from exc
@@ -98,20 +99,31 @@ def _count_from_index(stream: av.video.VideoStream) -> int | None:
     return sum(1 for entry in entries if not entry.is_discard)
 
 
-def _count_by_demuxing(path: Path, stream_index: int) -> tuple[int, bool]:
-    """Count the video packets without decoding them; also say whether demuxing broke off."""
+def _count_by_demuxing(path: Path, stream_index: int) -> tuple[int, bool, float | None]:
+    """Count the video packets without decoding them.
+
+    Also returns whether demuxing broke off on damaged data, and where the last packet ends
+    (seconds from the stream start) so the caller can compare it with the declared duration.
+    """
     container = _open_container(path)
     count = 0
+    end: int | None = None
+    broke = False
     try:
         stream = container.streams[stream_index]
         for packet in container.demux(stream):
             if packet.size and not packet.is_discard:
                 count += 1
+                if packet.pts is not None:
+                    packet_end = packet.pts + (packet.duration or 0)
+                    end = packet_end if end is None else max(end, packet_end)
     except av.error.FFmpegError:
-        return count, True
+        broke = True
     finally:
         container.close()
-    return count, False
+    if end is None or stream.time_base is None:
+        return count, broke, None
+    return count, broke, float((end - (stream.start_time or 0)) * stream.time_base)
 
 
 class VideoSource(FrameSource):
@@ -157,7 +169,20 @@ class VideoSource(FrameSource):
         finally:
             container.close()
         if frame_count is None:
-            frame_count, self._demux_broke = _count_by_demuxing(self.path, self._stream_index)
+            frame_count, self._demux_broke, end_s = _count_by_demuxing(
+                self.path, self._stream_index
+            )
+            # Without a full index (MKV, WebM, AVI without idx1, GIF) a file cut short just
+            # ends early. Only warn: the declared duration covers every stream, and audio often
+            # outlasts the video a little, so raising here would reject good files.
+            if end_s is not None and duration_s and duration_s - end_s > max(1.0, 0.1 * duration_s):
+                log.warning(
+                    "%s: its video ends at %.1f s but the file declares %.1f s; "
+                    "it may be truncated",
+                    self.path,
+                    end_s,
+                    duration_s,
+                )
         if rotation in (90, 270):
             width, height = height, width
         return SourceInfo(
@@ -282,7 +307,7 @@ class VideoSource(FrameSource):
                     if frame.pts == target:
                         return self._to_frame(frame, index)
             except av.error.FFmpegError:
-                log.debug("seek to frame %d of %s failed; decoding from the start", index, self.path)
+                log.debug("seek to frame %d of %s failed", index, self.path)
         # Exact by construction, just slow: used when the file has no usable timestamps or
         # the frame cannot be reached from the keyframe before it.
         for frame in self.iter_frames(skip=set(range(index)), every_n=1):

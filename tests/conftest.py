@@ -1,0 +1,22 @@
+"""Shared fixtures: where the real test footage lives (../shared/data beside the checkout)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    if not DATA.is_dir():
+        pytest.fail(f"real test data not found at {DATA}: clone next to the shared/ folder")
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def video_dir(data_dir: Path) -> Path:
+    return data_dir / "video"
