@@ -5,7 +5,9 @@ first mapped to the HOG box it would have had. For every sampled frame of the si
 clips where HOG and the other detector each find exactly one face, this records the HOG box
 relative to the other box: centre offset in units of the other box's width/height and the
 size ratio. The medians are the constants in `faceforge/plugins/align/dlib68.py`
-(`DLIB_BOX_CALIBRATION`). Run: .venv/bin/python benchmarks/calibrate_dlib_box.py
+(`DLIB_BOX_CALIBRATION`). For BlazeFace it also measures the HOG box against the keypoints
+(eye mid-point and mouth centre), pooled over both ranges: `KEYPOINT_BOX_CALIBRATION`.
+Run: .venv/bin/python benchmarks/calibrate_dlib_box.py
 """
 
 from __future__ import annotations
@@ -32,12 +34,26 @@ def sample_frames(path: Path, every: int) -> list[np.ndarray]:
         ]
 
 
+def keypoint_offsets(
+    keypoints: np.ndarray, hog_box: tuple[float, float, float, float]
+) -> tuple[float, float, float]:
+    """HOG box centre offset and side relative to BlazeFace's eyes and mouth, in face axes."""
+    eyes, mouth = (keypoints[0] + keypoints[1]) / 2, keypoints[3]
+    down = mouth - eyes
+    unit = float(np.linalg.norm(down))
+    across = np.array([down[1], -down[0]])
+    left, top, right, bottom = hog_box
+    offset = np.array([(left + right) / 2, (top + bottom) / 2]) - (eyes + mouth) / 2
+    return (float(offset @ across) / unit**2, float(offset @ down) / unit**2, (right - left) / unit)
+
+
 def main() -> None:
     video_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else VIDEO_DIR
     frames = [f for clip in CLIPS for f in sample_frames(video_dir / clip, 10)]
     hog = DETECTORS.get("hog")()
     hog_boxes = [d[0].box if len(d) == 1 else None for d in hog.detect(frames)]
     print(f"{len(frames)} frames, HOG found one face in {sum(b is not None for b in hog_boxes)}")
+    keypoint_rows: list[tuple[float, float, float]] = []
     print("| detector | pairs | dx/w | dy/h | hog_w/w | hog_h/h |")
     print("|---|---|---|---|---|---|")
     for name, options, stride in [
@@ -46,21 +62,27 @@ def main() -> None:
         ("blazeface", {"range": "full"}, 1),
     ]:
         detector = DETECTORS.get(name)(**options)
-        picked = [(f, b) for f, b in zip(frames, hog_boxes) if b is not None][::stride]
+        picked = [(f, b) for f, b in zip(frames, hog_boxes, strict=True) if b is not None]
+        picked = picked[::stride]
         rows = []
-        for (frame, hog_box), found in zip(
-            picked, detector.detect([f for f, _ in picked])
-        ):
+        found_per_frame = detector.detect([f for f, _ in picked])
+        for (_, hog_box), found in zip(picked, found_per_frame, strict=True):
             if len(found) != 1:
                 continue
-            l, t, r, b = found[0].box
-            hl, ht, hr, hb = hog_box
-            w, h = r - l, b - t
-            rows.append(((hl + hr - l - r) / 2 / w, (ht + hb - t - b) / 2 / h,
-                         (hr - hl) / w, (hb - ht) / h))
+            left, top, right, bottom = found[0].box
+            h_left, h_top, h_right, h_bottom = hog_box
+            w, h = right - left, bottom - top
+            rows.append(((h_left + h_right - left - right) / 2 / w,
+                         (h_top + h_bottom - top - bottom) / 2 / h,
+                         (h_right - h_left) / w, (h_bottom - h_top) / h))
+            if found[0].keypoints is not None:
+                keypoint_rows.append(keypoint_offsets(found[0].keypoints, hog_box))
         med = np.median(np.array(rows), axis=0)
         label = f"{name} {options.get('range', '')}".strip()
         print(f"| {label} | {len(rows)} | " + " | ".join(f"{v:+.4f}" for v in med) + " |")
+    med = np.median(np.array(keypoint_rows), axis=0)
+    print("\nBlazeFace keypoints (both ranges), in eyes-to-mouth units: "
+          f"across {med[0]:+.4f}, down {med[1]:+.4f}, side {med[2]:.4f} ({len(keypoint_rows)})")
 
 
 if __name__ == "__main__":

@@ -218,6 +218,16 @@ def test_keep_only_faces_removes_everything_else(tmp_path: Path, rng) -> None:
         assert conn.execute("SELECT count(*) FROM masks").fetchone()[0] == 4
 
 
+def test_a_reader_sees_each_committed_batch_while_the_writer_works(tmp_path: Path, rng) -> None:
+    with AlignmentsStore.open(tmp_path / "a.db", "a") as writer:
+        writer.add_frames([make_frame(rng, i) for i in range(32)])
+        with AlignmentsStore.open(tmp_path / "a.db", "r") as reader:
+            assert reader.frame_count() == 32
+            writer.add_frames([make_frame(rng, i) for i in range(32, 64)])
+            assert reader.frame_count() == 64
+            assert reader.summary()["faces"] == 64
+
+
 def test_read_only_store_refuses_writes(tmp_path: Path, rng) -> None:
     AlignmentsStore.open(tmp_path / "a.db", "a").close()
     with AlignmentsStore.open(tmp_path / "a.db", "r") as store:
@@ -265,6 +275,17 @@ def test_json_import_rejects_other_json_and_an_existing_store(tmp_path: Path) ->
         AlignmentsStore.import_json(tmp_path / "a.json", tmp_path / "a.db")
     with pytest.raises(InputError, match="not found"):
         AlignmentsStore.import_json(tmp_path / "missing.json")
+    face = make_face(np.random.default_rng(1), full=False)
+    frame = FrameRecord(0, "f", 10, 10, None, [face])
+    with AlignmentsStore.open(tmp_path / "c.db", "a") as store:
+        store.add_frames([frame])
+        store.export_json(tmp_path / "c.json")
+    document = json.loads((tmp_path / "c.json").read_text())
+    document["frames"][0]["faces"][0]["identity"] = [0.5] * 3
+    (tmp_path / "bad.json").write_text(json.dumps(document))
+    with pytest.raises(FormatError, match="identity"):
+        AlignmentsStore.import_json(tmp_path / "bad.json", tmp_path / "bad.db")
+    assert not (tmp_path / "bad.db").exists()
 
 
 # -- bad files -------------------------------------------------------------------------
@@ -554,7 +575,8 @@ def test_sigkill_mid_write_keeps_only_whole_committed_batches(tmp_path: Path) ->
 def test_batch_insert_speed_is_reported(tmp_path: Path, rng, capsys) -> None:
     """Sanity print, not a timed assertion: see benchmarks/ for recorded numbers."""
     yy, xx = np.mgrid[:128, :128]
-    soft = np.clip(255 - 4 * np.hypot(xx - 64, yy - 64), 0, 255).astype(np.uint8)
+    # Like a landmark mask: a face-shaped region with an 8 px soft edge.
+    soft = np.clip((50 - np.hypot((xx - 64) * 1.2, yy - 64)) * 32, 0, 255).astype(np.uint8)
     batches = []
     for b in range(20):
         frames = [make_frame(rng, b * 32 + i) for i in range(32)]

@@ -233,7 +233,8 @@ class AlignmentsStore:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
         except sqlite3.DatabaseError as exc:
-            raise _not_alignments(self._path, str(exc)) from exc
+            # The header said SQLite, so the rest of the file is damaged.
+            raise _database_error(self._path, exc) from exc
 
         if app_id == 0 and tables == 0:
             # A new (or empty) file: only create-or-open may initialise it.
@@ -643,6 +644,13 @@ class AlignmentsStore:
         try:
             store.update_meta(meta)
             store.add_frames(frames)
+        except ValueError as exc:  # a record of the wrong shape
+            store.close()
+            store_path.unlink(missing_ok=True)
+            raise FormatError(
+                f"{json_path} has an invalid alignments entry: {exc}",
+                "re-export it, or fix the entry by hand",
+            ) from exc
         except BaseException:
             store.close()
             store_path.unlink(missing_ok=True)

@@ -104,15 +104,18 @@ def _itxt_chunk(keyword: str, text: str) -> bytes:
 
 
 def encode_gray_png(image: np.ndarray, compression: int = 1) -> bytes:
-    """A single-channel uint8 image as PNG, about 3x faster than ``cv2.imencode`` for masks.
+    """A single-channel uint8 image as PNG, several times faster than ``cv2.imencode``.
 
-    Rows are stored unfiltered: masks are mostly flat, where filters gain little.
+    Every row uses PNG's "up" filter (difference to the row above): for masks, flat areas and
+    soft edges become runs of zeros that zlib compresses quickly and well.
     """
     if image.ndim != 2 or image.dtype != np.uint8:
         raise ValueError(f"expected a 2-D uint8 image, got {image.dtype} {image.shape}")
     height, width = image.shape
-    rows = np.zeros((height, width + 1), np.uint8)  # leading 0 = filter type "none"
-    rows[:, 1:] = image
+    rows = np.empty((height, width + 1), np.uint8)
+    rows[:, 0] = 2  # filter type "up"; the row above the first counts as zeros
+    rows[0, 1:] = image[0]
+    np.subtract(image[1:], image[:-1], out=rows[1:, 1:])  # uint8 wraps mod 256, as PNG wants
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     return b"".join((
         PNG_SIGNATURE,
@@ -133,7 +136,9 @@ def _text_chunks(data: bytes, name: object) -> tuple[dict[str, str], int | None]
         length, chunk_type = struct.unpack(">I4s", data[pos:pos + 8])
         end = pos + 12 + length
         if end > len(data):
-            raise FormatError(f"{name} is a truncated PNG", "re-extract the face")
+            if chunk_type in _TEXT_CHUNKS:
+                raise FormatError(f"{name} is a truncated PNG", "re-extract the face")
+            break  # cut inside the pixels: the metadata before them is still good
         body = data[pos + 8:pos + 8 + length]
         if chunk_type == b"IHDR" and length >= 8:
             width = struct.unpack(">I", body[:4])[0]
@@ -256,18 +261,17 @@ def make_face_meta(
 
 
 def _is_matrix(value: Any, rows: int, cols: int) -> bool:
-    """A rows x cols nested list of finite numbers."""
-    if not isinstance(value, list) or len(value) != rows:
+    """A rows x cols nested list of finite numbers (checked per file: kept cheap)."""
+    if type(value) is not list or len(value) != rows:
         return False
-    for row in value:
-        if not isinstance(row, list) or len(row) != cols:
-            return False
-        for number in row:
-            if isinstance(number, bool) or not isinstance(number, (int, float)):
-                return False
-            if not math.isfinite(number):
-                return False
-    return True
+    if any(type(row) is not list or len(row) != cols for row in value):
+        return False
+    numbers = [number for row in value for number in row]
+    # type() rather than isinstance(): bools are ints but not coordinates.
+    if not all(type(number) is float or type(number) is int for number in numbers):
+        return False
+    # Any inf or nan makes the sum non-finite (so would coordinates near 1e308: also invalid).
+    return math.isfinite(sum(numbers))
 
 
 def _meta_problem(meta: Any) -> str | None:
@@ -410,7 +414,16 @@ def encode_face_png(image_rgb: np.ndarray, meta: dict[str, Any], compression: in
     if problem:
         raise ValueError(f"invalid face metadata: {problem}")
     bgr = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)
-    ok, buffer = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, int(compression)])
+    params = [cv2.IMWRITE_PNG_COMPRESSION, int(compression)]
+    if compression <= 1 and hasattr(cv2, "IMWRITE_PNG_FILTER"):
+        # libpng otherwise tries all five row filters; the fast ones plus RLE roughly halve
+        # the time of a 512 px face at about the same size. Higher levels keep libpng's
+        # defaults: whoever asks for them wants smaller files.
+        params += [
+            cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FAST_FILTERS,
+            cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE,
+        ]
+    ok, buffer = cv2.imencode(".png", bgr, params)
     if not ok:
         raise ValueError(f"cv2 could not PNG-encode an image of shape {image_rgb.shape}")
     png = buffer.tobytes()
@@ -426,16 +439,23 @@ def write_face_png(
     image_rgb: np.ndarray,
     meta: dict[str, Any],
     compression: int = 1,
+    durable: bool = True,
 ) -> None:
-    """Write a face PNG atomically: a reader never sees a half-written file."""
+    """Write a face PNG atomically: a reader never sees a half-written file.
+
+    durable=False skips the fsync: the file still appears whole or not at all to any reader and
+    survives the writer being killed, only not a power cut. Extraction uses it, because a
+    per-face fsync costs more than the rest of the pipeline and a rerun redoes lost frames.
+    """
     path = Path(path)
     data = encode_face_png(image_rgb, meta, compression)
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     try:
         with open(tmp, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except OSError as exc:
         try:

@@ -112,11 +112,13 @@ class ImageFolderSource(FrameSource):
         )
 
     def iter_frames(self, skip: set[int] | None = None, every_n: int = 1) -> Iterator[Frame]:
-        check_every_n(every_n)
+        check_every_n(every_n)  # here, not in the generator, so a bad stride fails at the call
         skipped = skip or frozenset()
-        for index in range(len(self.images)):
-            if index not in skipped and index % every_n == 0:
-                yield self._frame(index)
+        return (
+            self._frame(index)
+            for index in range(len(self.images))
+            if index not in skipped and index % every_n == 0
+        )
 
     def read_frame(self, index: int) -> Frame:
         if not 0 <= index < len(self.images):

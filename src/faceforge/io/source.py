@@ -24,8 +24,22 @@ IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".bmp", "
 # Suffixes that batch mode picks up as videos. `open_source` itself does not need them: FFmpeg
 # probes the content, so a video with an odd suffix still opens when given by name.
 VIDEO_EXTENSIONS: tuple[str, ...] = (
-    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".gif", ".mpg", ".mpeg", ".ts", ".mts",
-    ".m2ts", ".wmv", ".flv", ".3gp", ".ogv",
+    ".mp4",
+    ".m4v",
+    ".mov",
+    ".mkv",
+    ".webm",
+    ".avi",
+    ".gif",
+    ".mpg",
+    ".mpeg",
+    ".ts",
+    ".mts",
+    ".m2ts",
+    ".wmv",
+    ".flv",
+    ".3gp",
+    ".ogv",
 )
 
 

@@ -21,6 +21,7 @@ import av.video
 import cv2
 import numpy as np
 from av.stream import Disposition
+from av.video.reformatter import VideoReformatter
 
 from faceforge.errors import InputError
 from faceforge.io.source import Frame, FrameSource, SourceInfo, check_every_n
@@ -136,6 +137,7 @@ class VideoSource(FrameSource):
         self.truncated_at: int | None = None
         self._demux_broke = False
         self._random_access: av.container.InputContainer | None = None
+        self._random_access_rgb = VideoReformatter()
         self._pts_table: list[int] | None = None
         self._pts_table_built = False
         self._closed = False
@@ -210,8 +212,10 @@ class VideoSource(FrameSource):
             stream.codec_context.thread_type = "AUTO"
         return container, stream
 
-    def _to_frame(self, frame: av.VideoFrame, index: int) -> Frame:
-        image = frame.to_ndarray(format="rgb24")
+    def _to_frame(self, frame: av.VideoFrame, index: int, rgb: VideoReformatter) -> Frame:
+        # A reformatter kept across frames reuses its swscale context; frame.to_ndarray(format=)
+        # builds a new one per frame, which made conversion ten times slower than decoding.
+        image = rgb.reformat(frame, format="rgb24").to_ndarray()
         turn = _CLOCKWISE_TURNS.get(self.info.rotation)
         if turn is not None:
             image = cv2.rotate(image, turn)
@@ -229,17 +233,26 @@ class VideoSource(FrameSource):
             self.info = replace(self.info, frame_count=frames_read)
             log.warning("%s is truncated or corrupt after frame %d", self.path, frames_read)
             return
-        expected = self.info.frame_count
         raise InputError(
-            f"{self.path} is truncated or corrupt after frame {frames_read} "
-            f"({frames_read} of {expected} frames read)",
+            f"{self.path} is truncated or corrupt after frame {frames_read - 1} "
+            f"({frames_read} of {self.info.frame_count} frames read)",
             hint=_REPAIR_HINT,
         ) from cause
 
     def iter_frames(self, skip: set[int] | None = None, every_n: int = 1) -> Iterator[Frame]:
+        # Checked and opened here, not inside the generator, so mistakes surface at the call.
         check_every_n(every_n)
-        skipped = skip or frozenset()
         container, stream = self._open_for_decoding()
+        return self._decode(container, stream, skip or frozenset(), every_n)
+
+    def _decode(
+        self,
+        container: av.container.InputContainer,
+        stream: av.video.VideoStream,
+        skipped: set[int] | frozenset[int],
+        every_n: int,
+    ) -> Iterator[Frame]:
+        rgb = VideoReformatter()
         try:
             decoded = container.decode(stream)
             index = 0
@@ -256,7 +269,7 @@ class VideoSource(FrameSource):
                 # Skipped frames must still be decoded (later frames depend on them), but the
                 # RGB conversion, the costly part for the caller, is left out.
                 if index not in skipped and index % every_n == 0:
-                    yield self._to_frame(frame, index)
+                    yield self._to_frame(frame, index, rgb)
                 index += 1
             if index < self.info.frame_count or self._demux_broke:
                 self._damaged(index, None)
@@ -305,7 +318,7 @@ class VideoSource(FrameSource):
                     if frame.pts is None or frame.pts > target:
                         break
                     if frame.pts == target:
-                        return self._to_frame(frame, index)
+                        return self._to_frame(frame, index, self._random_access_rgb)
             except av.error.FFmpegError:
                 log.debug("seek to frame %d of %s failed", index, self.path)
         # Exact by construction, just slow: used when the file has no usable timestamps or

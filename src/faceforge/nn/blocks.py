@@ -172,9 +172,7 @@ class ToFeatureMap(nn.Module):
 class DenseBottleneck(nn.Sequential):
     """Flatten, Dense to ``latent_dim``, Dense back up and reshape to a small feature map."""
 
-    def __init__(
-        self, in_features: int, latent_dim: int, out_size: int, out_channels: int
-    ) -> None:
+    def __init__(self, in_features: int, latent_dim: int, out_size: int, out_channels: int) -> None:
         super().__init__(
             FlattenChannelsLast(),
             Dense(in_features, latent_dim),

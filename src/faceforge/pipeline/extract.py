@@ -448,7 +448,7 @@ def _write_face(
         "tool_version": __version__,
     }
     write_face_png(output / face_filename(stem, frame.index, face_index), aligned, meta,
-                   compression=config.png_compression)
+                   compression=config.png_compression, durable=False)
     return FaceRecord(
         face_index=face_index,
         box=tuple(float(v) for v in face.detection.box),

@@ -71,7 +71,8 @@ def weighted_nms(
     """
     order = np.argsort(-scores)
     boxes, keypoints, scores = boxes[order], keypoints[order], scores[order]
-    areas = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
+    widths = np.clip(boxes[:, 2] - boxes[:, 0], 0, None)
+    areas = widths * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
     remaining = np.ones(len(scores), dtype=bool)
     kept = []
     for i in range(len(scores)):
@@ -182,10 +183,12 @@ class BlazeFaceDetector(Detector):
     def post_process(self, raw: object, frames: list[np.ndarray]) -> list[list[Detection]]:
         size = float(self._spec.input_px)
         results: list[list[Detection]] = []
-        for (regressors, logits, scale, pad_x, pad_y), frame in zip(raw, frames):  # type: ignore[attr-defined]
+        items: list = raw  # type: ignore[assignment]
+        for (regressors, logits, scale, pad_x, pad_y), frame in zip(items, frames, strict=True):
             height, width = frame.shape[:2]
             # MediaPipe clips logits to +-100 before the sigmoid to avoid overflow.
-            scores = 1.0 / (1.0 + np.exp(-np.clip(logits.astype(np.float64), -100.0, 100.0)))
+            logits = np.clip(logits.astype(np.float64), -100.0, 100.0)
+            scores = 1.0 / (1.0 + np.exp(-logits))
             keep = scores >= self._min_score
             if not keep.any():
                 results.append([])

@@ -47,7 +47,7 @@ class CnnDetector(Detector):
 
     def post_process(self, raw: object, frames: list[np.ndarray]) -> list[list[Detection]]:
         results: list[list[Detection]] = []
-        for mmod_rects, frame in zip(raw, frames):  # type: ignore[call-overload]
+        for mmod_rects, frame in zip(raw, frames, strict=True):  # type: ignore[call-overload]
             height, width = frame.shape[:2]
             found = []
             for mmod in mmod_rects:

@@ -65,10 +65,10 @@ class HogDetector(Detector):
 
     def post_process(self, raw: object, frames: list[np.ndarray]) -> list[list[Detection]]:
         results: list[list[Detection]] = []
-        for (rects, scores, _), frame in zip(raw, frames):  # type: ignore[attr-defined]
+        for (rects, scores, _), frame in zip(raw, frames, strict=True):  # type: ignore[attr-defined]
             height, width = frame.shape[:2]
             found = []
-            for rect, margin in zip(rects, scores):
+            for rect, margin in zip(rects, scores, strict=True):
                 # dlib rectangles are inclusive: right/bottom is the last pixel inside.
                 box = clip_box(
                     rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1, width, height

@@ -186,9 +186,7 @@ class FaceSwapModel(nn.Module):
             raise ValueError(f"side must be 'a' or 'b', got {side!r}")
 
 
-def build_model(
-    name: str, config: ModelConfig | dict[str, Any] | None = None
-) -> FaceSwapModel:
+def build_model(name: str, config: ModelConfig | dict[str, Any] | None = None) -> FaceSwapModel:
     """Build the registered trainer ``name`` from a config object, a saved dict or defaults."""
     model_class = MODELS.get(name)
     if isinstance(config, dict):

@@ -87,6 +87,7 @@ class DfakerModel(FaceSwapModel):
 
     name = "dfaker"
     config_class = DfakerConfig
+    config: DfakerConfig
 
     def __init__(self, config: DfakerConfig | None = None) -> None:
         super().__init__(config)
@@ -99,9 +100,7 @@ class DfakerModel(FaceSwapModel):
         mask = None
         if cfg.learn_mask:
             # The mask branch has the same upscale widths but no residual blocks.
-            mask = build_upscale_decoder(
-                _ENCODER_OUT, (*cfg.residual_filters, _FINAL_UPSCALE), 1
-            )
+            mask = build_upscale_decoder(_ENCODER_OUT, (*cfg.residual_filters, _FINAL_UPSCALE), 1)
         return FaceDecoder(_face_branch(cfg), mask)
 
     def forward(self, faces: Tensor, side: Side) -> ModelOutput:

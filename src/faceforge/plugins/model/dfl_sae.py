@@ -128,9 +128,7 @@ class SAEDecoder(nn.Module):
             [OutputConv(width, 3) for width in filters[:-1]] if multiscale else []
         )
         self.face_out = OutputConv(channels, 3)
-        self.mask = (
-            build_upscale_decoder(in_channels, mask_filters, 1) if mask_filters else None
-        )
+        self.mask = build_upscale_decoder(in_channels, mask_filters, 1) if mask_filters else None
 
     def forward_multiscale(self, x: Tensor) -> list[Tensor]:
         """Faces from smallest to full size (only the full one without multiscale)."""
@@ -171,6 +169,7 @@ class DflSAEModel(FaceSwapModel):
 
     name = "dfl-sae"
     config_class = DflSAEConfig
+    config: DflSAEConfig
 
     def __init__(self, config: DflSAEConfig | None = None) -> None:
         super().__init__(config)

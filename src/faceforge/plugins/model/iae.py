@@ -77,6 +77,7 @@ class IAEModel(FaceSwapModel):
 
     name = "iae"
     config_class = IAEConfig
+    config: IAEConfig
 
     def __init__(self, config: IAEConfig | None = None) -> None:
         super().__init__(config)

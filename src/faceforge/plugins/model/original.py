@@ -167,6 +167,7 @@ class AutoEncoder(FaceSwapModel):
     """Shared encoder, ``decoder_a`` and ``decoder_b`` built from an :class:`AutoEncoderConfig`."""
 
     config_class = AutoEncoderConfig
+    config: AutoEncoderConfig
 
     def __init__(self, config: AutoEncoderConfig | None = None) -> None:
         super().__init__(config)

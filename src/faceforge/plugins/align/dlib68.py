@@ -1,0 +1,180 @@
+"""dlib's 68-point shape predictor (iBUG 300-W layout), seeded by any detector's boxes.
+
+The predictor was trained on dlib HOG detector boxes and is sensitive to where the box sits,
+so boxes from other detectors are first mapped to the HOG box they correspond to, with
+constants measured by benchmarks/calibrate_dlib_box.py.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import dlib
+import numpy as np
+
+from faceforge.errors import UsageError
+from faceforge.plugins.align.base import LANDMARKERS, Landmarker
+from faceforge.plugins.detect.base import Detection
+from faceforge.plugins.model_files import dlib_model
+
+#: detector name -> (centre shift x in box widths, centre shift y in box heights, size ratio):
+#: the median HOG box relative to that detector's box, over 344 frames of 8 single-person clips
+#: (benchmarks/calibrate_dlib_box.py; cnn measured on every 4th of them).
+DLIB_BOX_CALIBRATION: dict[str, tuple[float, float, float]] = {
+    "hog": (0.0, 0.0, 1.0),
+    "cnn": (0.0549, 0.0928, 1.0928),
+    "blazeface": (-0.0134, -0.0376, 0.9894),
+    "blazeface-full": (-0.0083, 0.0101, 0.9080),
+}
+#: The HOG box from BlazeFace keypoints instead of its box: (shift along the eye line, shift
+#: along the eyes-to-mouth line, box side), all in units of the distance from the mid-point
+#: of the eyes to the mouth centre, measured from the centre of eyes and mouth. The same
+#: constants fit short and full range (medians over both, benchmarks/calibrate_dlib_box.py),
+#: so "auto" needs no detector name, and dlib's error against its own HOG-box points was lower.
+KEYPOINT_BOX_CALIBRATION: tuple[float, float, float] = (-0.0154, -0.0520, 2.144)
+BOX_SOURCES = ("auto", "keypoints", *DLIB_BOX_CALIBRATION)
+
+
+def _keypoint_box(keypoints: np.ndarray) -> tuple[float, float, float, float]:
+    points = np.asarray(keypoints, dtype=np.float64)
+    eyes, mouth = (points[0] + points[1]) / 2, points[3]
+    down = mouth - eyes
+    unit = float(np.linalg.norm(down))
+    if unit < 1e-6:
+        unit = max(float(np.linalg.norm(points[1] - points[0])), 1.0)
+        down = np.array([0.0, unit])
+    across = np.array([down[1], -down[0]])  # "down" turned 90 degrees: along the eye line
+    shift_across, shift_down, side = KEYPOINT_BOX_CALIBRATION
+    centre = (eyes + mouth) / 2 + shift_across * across + shift_down * down
+    half = side * unit / 2
+    return (centre[0] - half, centre[1] - half, centre[0] + half, centre[1] + half)
+
+
+def dlib_like_box(
+    detection: Detection, box_source: str
+) -> tuple[float, float, float, float]:
+    """The HOG-equivalent (left, top, right, bottom) box for a detection.
+
+    box_source names the detector that made the box, or "keypoints" to build it from
+    BlazeFace's eye and mouth keypoints. "auto" uses the keypoints when the detection has
+    BlazeFace's 6 and treats other boxes as HOG boxes (pass "cnn" for dlib CNN boxes).
+    """
+    has_keypoints = detection.keypoints is not None and len(detection.keypoints) == 6
+    if box_source == "auto":
+        box_source = "keypoints" if has_keypoints else "hog"
+    if box_source == "keypoints":
+        if has_keypoints:
+            return _keypoint_box(detection.keypoints)  # type: ignore[arg-type]
+        box_source = "hog"
+    if box_source not in DLIB_BOX_CALIBRATION:
+        raise UsageError(
+            f"no box calibration for detector {box_source!r}",
+            f"use one of {', '.join(BOX_SOURCES)}",
+        )
+    shift_x, shift_y, size_ratio = DLIB_BOX_CALIBRATION[box_source]
+    left, top, right, bottom = detection.box
+    width, height = right - left, bottom - top
+    centre_x = (left + right) / 2 + shift_x * width
+    centre_y = (top + bottom) / 2 + shift_y * height
+    half_w, half_h = width * size_ratio / 2, height * size_ratio / 2
+    return (centre_x - half_w, centre_y - half_h, centre_x + half_w, centre_y + half_h)
+
+
+def eye_roll(detection: Detection) -> float:
+    """Roll angle in radians from BlazeFace's eye keypoints; 0 when there are none."""
+    keypoints = detection.keypoints
+    if keypoints is None or len(keypoints) < 2:
+        return 0.0
+    # BlazeFace keypoint 0 is the subject's right eye (image left), 1 the left eye.
+    dx, dy = (np.asarray(keypoints[1], dtype=np.float64) - keypoints[0]).tolist()
+    return math.atan2(dy, dx)
+
+
+def upright_transform(
+    centre: tuple[float, float], angle: float, scale: float, out_size: int
+) -> np.ndarray:
+    """2x3 affine from frame pixels to an out_size square crop: rotated by -angle about centre,
+    scaled, with centre landing in the middle of the crop."""
+    cos, sin = math.cos(-angle) * scale, math.sin(-angle) * scale
+    rotation = np.array([[cos, -sin], [sin, cos]])
+    offset = out_size / 2 - rotation @ np.asarray(centre, dtype=np.float64)
+    return np.hstack([rotation, offset[:, None]])
+
+
+@dataclass
+class Dlib68Config:
+    """Options for the dlib landmarker.
+
+    box_source: how to turn a detection into the box dlib expects: "auto", "keypoints", or the
+        detector's name ("hog", "cnn", "blazeface", "blazeface-full"); see dlib_like_box.
+    upright: roll the face crop level using BlazeFace's eye keypoints before predicting.
+    """
+
+    box_source: str = "auto"
+    upright: bool = True
+
+
+#: faces larger than this (box side, px) are shrunk before prediction: the predictor's error is
+#: relative to face size, and converting a small crop is cheaper than a large one.
+MAX_FACE_PX = 256
+
+
+@LANDMARKERS.register("dlib")
+class Dlib68Landmarker(Landmarker):
+    """dlib shape_predictor_68_face_landmarks.dat."""
+
+    name = "dlib"
+
+    def __init__(
+        self, box_source: str = Dlib68Config.box_source, upright: bool = Dlib68Config.upright
+    ):
+        if box_source not in BOX_SOURCES:
+            raise UsageError(
+                f"no box calibration for detector {box_source!r}",
+                f"use one of {', '.join(BOX_SOURCES)}",
+            )
+        self.config = Dlib68Config(box_source=box_source, upright=upright)
+        self._predictor = dlib.shape_predictor(
+            str(dlib_model("shape_predictor_68_face_landmarks.dat"))
+        )
+
+    def landmarks(self, frame: np.ndarray, detections: list[Detection]) -> list[np.ndarray]:
+        if not detections:
+            return []
+        # dlib reads garbage from non-contiguous arrays instead of raising.
+        frame = np.ascontiguousarray(frame, dtype=np.uint8)
+        results = []
+        for detection in detections:
+            left, top, right, bottom = dlib_like_box(detection, self.config.box_source)
+            side = max(right - left, bottom - top, 1.0)
+            scale = min(1.0, MAX_FACE_PX / side)
+            # Predict on a crop twice the box size: dlib copies the whole array it is given, so a
+            # crop is much cheaper on large frames; rolling it upright (when the detector gives
+            # eye keypoints) helps the predictor, which saw few tilted faces in training.
+            # BORDER_REPLICATE mimics dlib's own clamped reads for faces at the frame edge.
+            angle = eye_roll(detection) if self.config.upright else 0.0
+            crop_px = 2 * max(1, math.ceil(side * scale))
+            centre = ((left + right) / 2, (top + bottom) / 2)
+            if angle == 0.0 and scale == 1.0:
+                # A whole-pixel shift copies pixels exactly; a fractional one would blur them.
+                centre = (round(centre[0]), round(centre[1]))
+            to_crop = upright_transform(centre, angle, scale, crop_px)
+            crop = cv2.warpAffine(
+                frame, to_crop, (crop_px, crop_px), flags=cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_REPLICATE,
+            )
+            half_w = max((right - left) * scale / 2, 0.5)
+            half_h = max((bottom - top) * scale / 2, 0.5)
+            mid = crop_px / 2
+            # dlib rectangles are inclusive of right/bottom.
+            rect = dlib.rectangle(
+                round(mid - half_w), round(mid - half_h),
+                round(mid + half_w) - 1, round(mid + half_h) - 1,
+            )
+            shape = self._predictor(crop, rect)
+            points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
+            to_frame = cv2.invertAffineTransform(to_crop)
+            results.append((points @ to_frame[:, :2].T + to_frame[:, 2]).astype(np.float32))
+        return results

@@ -1,0 +1,10 @@
+"""Face identity: 128-d descriptors for filtering faces to one person and for sorting."""
+
+from faceforge.plugins.identity.dlib_descriptor import (
+    SAME_PERSON_DISTANCE,
+    FaceDescriber,
+    distance_to_refs,
+    reference_descriptors,
+)
+
+__all__ = ["SAME_PERSON_DISTANCE", "FaceDescriber", "distance_to_refs", "reference_descriptors"]

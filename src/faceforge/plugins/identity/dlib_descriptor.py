@@ -1,0 +1,109 @@
+"""dlib's ResNet face descriptor (128-d): faces of one person lie within about 0.6 of each other."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import dlib
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from faceforge.errors import InputError
+from faceforge.plugins.align.base import Landmarker
+from faceforge.plugins.detect.base import Detector
+from faceforge.plugins.model_files import dlib_model
+
+#: dlib's published threshold: descriptors closer than this are very likely the same person.
+SAME_PERSON_DISTANCE = 0.6
+
+
+class FaceDescriber:
+    """Computes dlib_face_recognition_resnet_model_v1 descriptors from 68-point landmarks.
+
+    num_jitters: how many randomly jittered crops to average per face; 1 is fastest, higher is
+        slightly more accurate and proportionally slower.
+    """
+
+    def __init__(self, num_jitters: int = 1):
+        self.num_jitters = num_jitters
+        self._model = dlib.face_recognition_model_v1(
+            str(dlib_model("dlib_face_recognition_resnet_model_v1.dat"))
+        )
+
+    def describe(self, frame: np.ndarray, landmarks_list: Sequence[np.ndarray]) -> np.ndarray:
+        """(N, 128) float32 descriptors, one per (68, 2) landmark array of faces in `frame`."""
+        if len(landmarks_list) == 0:
+            return np.zeros((0, 128), dtype=np.float32)
+        # dlib reads garbage from non-contiguous arrays instead of raising.
+        frame = np.ascontiguousarray(frame, dtype=np.uint8)
+        shapes = []
+        for landmarks_68 in landmarks_list:
+            points = np.asarray(landmarks_68, dtype=np.float64).reshape(68, 2)
+            # The network aligns its 150 px chip from the shape's points; the rectangle only
+            # needs to enclose the face, so the points' bounding box serves.
+            left, top = np.floor(points.min(axis=0)).astype(int)
+            right, bottom = np.ceil(points.max(axis=0)).astype(int)
+            shapes.append(
+                dlib.full_object_detection(
+                    dlib.rectangle(int(left), int(top), int(right), int(bottom)),
+                    [dlib.point(int(round(x)), int(round(y))) for x, y in points],
+                )
+            )
+        descriptors = self._model.compute_face_descriptor(
+            frame, dlib.full_object_detections(shapes), self.num_jitters
+        )
+        return np.array([np.array(d) for d in descriptors], dtype=np.float32).reshape(-1, 128)
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except FileNotFoundError:
+        raise InputError(f"reference photo {path} does not exist", "check the path") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise InputError(
+            f"reference photo {path} cannot be read ({exc})", "use a JPEG or PNG photo"
+        ) from None
+
+
+def reference_descriptors(
+    image_paths: Sequence[str | Path],
+    detector: Detector,
+    landmarker: Landmarker,
+    describer: FaceDescriber | None = None,
+) -> np.ndarray:
+    """(M, 128) descriptors of the largest face in each reference photo.
+
+    The largest face is taken because a reference photo shows the person of interest up
+    close; other people in it are usually smaller. Raises InputError if a photo has no face.
+    """
+    if not image_paths:
+        raise InputError("no reference photos given", "pass at least one photo of the person")
+    describer = describer or FaceDescriber()
+    descriptors = []
+    for image_path in image_paths:
+        path = Path(image_path)
+        image = _read_rgb(path)
+        faces = detector.detect([image])[0]
+        if not faces:
+            raise InputError(
+                f"no face found in reference photo {path}",
+                "use a clear, frontal photo of the person, or try another detector",
+            )
+        largest = max(faces, key=lambda face: face.width * face.height)
+        landmarks_68 = landmarker.landmarks(image, [largest])
+        descriptors.append(describer.describe(image, landmarks_68)[0])
+    return np.stack(descriptors).astype(np.float32)
+
+
+def distance_to_refs(desc: np.ndarray, refs: np.ndarray) -> np.ndarray:
+    """(N,) smallest euclidean distance from each row of `desc` (N, 128) to `refs` (M, 128)."""
+    desc = np.asarray(desc, dtype=np.float32).reshape(-1, 128)
+    refs = np.asarray(refs, dtype=np.float32).reshape(-1, 128)
+    if len(refs) == 0:
+        raise ValueError("distance_to_refs needs at least one reference descriptor")
+    if len(desc) == 0:
+        return np.zeros((0,), dtype=np.float32)
+    return np.linalg.norm(desc[:, None, :] - refs[None, :, :], axis=2).min(axis=1)

@@ -1,0 +1,105 @@
+"""Atomic writes and output folders: never a half-written file, and an OutputError that names
+the path for every way a write can fail."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+import pytest
+
+from faceforge.errors import OutputError
+from faceforge.io import atomic_write_bytes, ensure_writable_dir
+from faceforge.io import files as files_module
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+def test_atomic_write_creates_and_replaces_a_file(tmp_path: Path) -> None:
+    target = tmp_path / "state.json"
+    atomic_write_bytes(target, b'{"iteration": 1}')
+    atomic_write_bytes(target, memoryview(b'{"iteration": 2}'))
+    assert target.read_bytes() == b'{"iteration": 2}'
+    assert _leftovers(tmp_path) == []
+
+
+def test_atomic_write_gives_the_file_the_usual_permissions(tmp_path: Path) -> None:
+    old_umask = os.umask(0o022)
+    try:
+        atomic_write_bytes(tmp_path / "weights.bin", b"\0" * 10)
+    finally:
+        os.umask(old_umask)
+    assert (tmp_path / "weights.bin").stat().st_mode & 0o777 == 0o644
+
+
+def test_full_disk_keeps_the_old_file_and_says_so(tmp_path: Path, monkeypatch) -> None:
+    target = tmp_path / "state.json"
+    target.write_bytes(b"old")
+
+    def disk_full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files_module.os, "fsync", disk_full)
+    with pytest.raises(OutputError, match="disk full while writing .*state.json") as caught:
+        atomic_write_bytes(target, b"new and longer")
+    assert "free some space" in caught.value.hint
+    assert target.read_bytes() == b"old" and _leftovers(tmp_path) == []
+
+
+def test_ctrl_c_during_a_write_leaves_no_temporary_file(tmp_path: Path, monkeypatch) -> None:
+    target = tmp_path / "state.json"
+    target.write_bytes(b"old")
+
+    def interrupted(src, dst) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(files_module.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write_bytes(target, b"new")
+    assert target.read_bytes() == b"old" and _leftovers(tmp_path) == []
+
+
+def test_write_into_a_missing_folder_names_the_file(tmp_path: Path) -> None:
+    with pytest.raises(OutputError, match="missing/out.png"):
+        atomic_write_bytes(tmp_path / "missing" / "out.png", b"png")
+
+
+def test_output_folder_is_created_with_its_parents(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    folder = ensure_writable_dir(Path("faces") / "a")
+    assert folder == tmp_path / "faces" / "a" and folder.is_dir()
+    assert ensure_writable_dir(folder) == folder  # existing folder is fine
+    assert list(folder.iterdir()) == []  # the write probe cleans up after itself
+
+
+def test_output_folder_under_a_regular_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "faces").write_text("a file where a folder should be")
+    with pytest.raises(OutputError, match=r"faces is a file, not a folder"):
+        ensure_writable_dir(tmp_path / "faces")
+    with pytest.raises(OutputError, match=r"cannot create folder .*faces/a/b: .*faces is a file"):
+        ensure_writable_dir(tmp_path / "faces" / "a" / "b")
+
+
+def test_output_folder_on_a_full_disk_says_disk_full(tmp_path: Path, monkeypatch) -> None:
+    def disk_full(self, *args, **kwargs) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "mkdir", disk_full)
+    with pytest.raises(OutputError, match="disk full while creating folder .*out"):
+        ensure_writable_dir(tmp_path / "out")
+
+
+def test_output_folder_that_cannot_be_written_is_refused(tmp_path: Path, monkeypatch) -> None:
+    real_open = os.open
+
+    def read_only(path, flags, mode=0o777, **kwargs):
+        if ".faceforge-write-test" in str(path):
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real_open(path, flags, mode, **kwargs)
+
+    monkeypatch.setattr(files_module.os, "open", read_only)
+    with pytest.raises(OutputError, match="is on a read-only file system"):
+        ensure_writable_dir(tmp_path)

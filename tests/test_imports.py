@@ -1,0 +1,44 @@
+"""Import weight and the CLI's first impression."""
+
+import subprocess
+import sys
+import time
+
+
+def _modules_after(statement: str) -> set[str]:
+    code = f"import sys; {statement}; print('\\n'.join(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
+
+
+def test_core_and_formats_do_not_load_torch_or_video_libraries():
+    loaded = _modules_after("import faceforge.core.geometry, faceforge.core.masks, "
+                            "faceforge.formats.alignments, faceforge.formats.face_png")
+    assert not {"torch", "av", "dlib", "gradio"} & loaded
+
+
+def test_cli_module_is_light():
+    loaded = _modules_after("import faceforge.cli")
+    assert not {"torch", "av", "dlib", "cv2", "numpy", "gradio"} & loaded
+
+
+def test_help_answers_quickly_and_lists_the_commands():
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "faceforge.cli", "--help"],
+                          capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    assert proc.returncode == 0 and "extract" in proc.stdout
+    assert elapsed < 1.0, f"--help took {elapsed:.2f} s"
+
+
+def test_extract_help_shows_every_option_with_its_default():
+    from faceforge.options import EXTRACT_OPTIONS
+
+    proc = subprocess.run([sys.executable, "-m", "faceforge.cli", "extract", "--help"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0
+    text = " ".join(proc.stdout.split())
+    for option in EXTRACT_OPTIONS:
+        assert option.flags[0] in proc.stdout
+        if option.default not in (None, [], ()) and option.action != "store_true":
+            assert f"(default: {option.default})" in text, option.dest
