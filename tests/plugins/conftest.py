@@ -6,6 +6,7 @@ two each to read, and the contract tests reuse them many times.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -18,18 +19,36 @@ from faceforge.plugins.detect import DETECTORS, Detector
 
 
 @cache
-def detector(name: str) -> Detector:
+def _detector(name: str) -> Detector:
     return DETECTORS.get(name)()
 
 
 @cache
-def landmarker(name: str) -> Landmarker:
+def _landmarker(name: str) -> Landmarker:
     return LANDMARKERS.get(name)()
 
 
-def read_rgb(path: Path) -> np.ndarray:
+def _read_rgb(path: Path) -> np.ndarray:
     with Image.open(path) as image:
         return np.asarray(image.convert("RGB"))
+
+
+@pytest.fixture(scope="session")
+def detector() -> Callable[[str], Detector]:
+    """detector(name): the registered detector with default options, built once."""
+    return _detector
+
+
+@pytest.fixture(scope="session")
+def landmarker() -> Callable[[str], Landmarker]:
+    """landmarker(name): the registered landmarker with default options, built once."""
+    return _landmarker
+
+
+@pytest.fixture(scope="session")
+def read_rgb() -> Callable[[Path], np.ndarray]:
+    """read_rgb(path): an image file as an RGB uint8 array."""
+    return _read_rgb
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +58,7 @@ def photos(data_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def grace_hopper(photos: Path) -> np.ndarray:
-    return read_rgb(photos / "grace_hopper.jpg")
+    return _read_rgb(photos / "grace_hopper.jpg")
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,6 @@ import pytest
 
 from faceforge.plugins.detect import DETECTORS, Detection
 
-from .conftest import detector, read_rgb
-
 ALL_DETECTORS = DETECTORS.names()
 #: dlib's CNN takes 1-5 s per photo on a 2-core CPU; it gets the one small portrait only.
 FAST_DETECTORS = [name for name in ALL_DETECTORS if name != "cnn"]
@@ -30,7 +28,7 @@ def test_the_expected_detectors_are_registered():
 
 
 @pytest.mark.parametrize("name", ALL_DETECTORS)
-def test_finds_the_one_face_in_a_portrait(name, small_portrait):
+def test_finds_the_one_face_in_a_portrait(name, small_portrait, detector):
     found = detector(name).detect([small_portrait])[0]
     assert len(found) == 1
     assert_valid(found, small_portrait)
@@ -41,7 +39,7 @@ def test_finds_the_one_face_in_a_portrait(name, small_portrait):
 
 
 @pytest.mark.parametrize("name", FAST_DETECTORS)
-def test_finds_both_people_in_a_two_person_photo(name, photos):
+def test_finds_both_people_in_a_two_person_photo(name, photos, detector, read_rgb):
     frame = read_rgb(photos / "two_people.jpg")
     found = detector(name).detect([frame])[0]
     assert len(found) == 2
@@ -51,7 +49,7 @@ def test_finds_both_people_in_a_two_person_photo(name, photos):
 
 
 @pytest.mark.parametrize("name", FAST_DETECTORS)
-def test_finds_the_face_in_a_large_photo(name, photos):
+def test_finds_the_face_in_a_large_photo(name, photos, detector, read_rgb):
     frame = read_rgb(photos / "obama3.jpg")
     found = detector(name).detect([frame])[0]
     assert len(found) == 1
@@ -59,7 +57,7 @@ def test_finds_the_face_in_a_large_photo(name, photos):
 
 
 @pytest.mark.parametrize("name", FAST_DETECTORS)
-def test_face_cut_by_the_frame_edge_gives_a_box_inside_the_frame(name, photos):
+def test_face_cut_by_the_frame_edge_gives_a_box_inside_the_frame(name, photos, detector, read_rgb):
     frame = read_rgb(photos / "obama_partial_face.jpg")
     found = detector(name).detect([frame])[0]
     assert len(found) == 1
@@ -67,19 +65,19 @@ def test_face_cut_by_the_frame_edge_gives_a_box_inside_the_frame(name, photos):
 
 
 @pytest.mark.parametrize("name", ALL_DETECTORS)
-def test_blank_and_tiny_frames_give_no_faces(name):
+def test_blank_and_tiny_frames_give_no_faces(name, detector):
     blank = np.full((120, 160, 3), 128, dtype=np.uint8)
     tiny = np.zeros((16, 16, 3), dtype=np.uint8)
     assert detector(name).detect([blank, tiny]) == [[], []]
 
 
 @pytest.mark.parametrize("name", ALL_DETECTORS)
-def test_an_empty_batch_gives_an_empty_result(name):
+def test_an_empty_batch_gives_an_empty_result(name, detector):
     assert detector(name).detect([]) == []
 
 
 @pytest.mark.parametrize("name", ALL_DETECTORS)
-def test_non_contiguous_frames_are_handled(name, small_portrait):
+def test_non_contiguous_frames_are_handled(name, small_portrait, detector):
     # A view that skips pixel columns: dlib alone would silently find nothing in it.
     wide = np.repeat(small_portrait, 2, axis=1)
     view = wide[:, ::2]
@@ -91,12 +89,14 @@ def test_non_contiguous_frames_are_handled(name, small_portrait):
 
 
 @pytest.mark.parametrize("name", FAST_DETECTORS)
-def test_a_batch_of_different_sizes_gives_one_result_per_frame(name, small_portrait, photos):
+def test_a_batch_of_different_sizes_gives_one_result_per_frame(
+    name, small_portrait, photos, detector, read_rgb
+):
     frames = [small_portrait, np.zeros((50, 80, 3), np.uint8), read_rgb(photos / "two_people.jpg")]
     assert [len(found) for found in detector(name).detect(frames)] == [1, 0, 2]
 
 
-def test_blazeface_keypoints_put_the_right_eye_on_the_image_left(small_portrait):
+def test_blazeface_keypoints_put_the_right_eye_on_the_image_left(small_portrait, detector):
     for name in ("blazeface", "blazeface-full"):
         keypoints = detector(name).detect([small_portrait])[0][0].keypoints
         assert keypoints is not None and keypoints.shape == (6, 2)

