@@ -4,7 +4,8 @@ Runs every detector + landmarker pair on WolfgangLanger_Pexels.mp4 (640x360) and
 (1280x720), plus decode-only speed as the ceiling, and prints a markdown table.
 
     .venv/bin/python benchmarks/extract_speed.py                 # all pairs
-    .venv/bin/python benchmarks/extract_speed.py --pairs blazeface:dlib --clips WolfgangLanger_Pexels.mp4
+    .venv/bin/python benchmarks/extract_speed.py --pairs blazeface:dlib \
+        --clips WolfgangLanger_Pexels.mp4
 """
 
 from __future__ import annotations

@@ -11,11 +11,10 @@ import errno
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from faceforge import __version__
 from faceforge.errors import FaceforgeError, Interrupted
-from faceforge.options import EXTRACT_OPTIONS, LOG_OPTIONS, Option
+from faceforge.options import EXTRACT_OPTIONS, LOG_OPTIONS, TRAIN_OPTIONS, Option
 
 log = logging.getLogger("faceforge")
 
@@ -79,6 +78,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_options(extract, EXTRACT_OPTIONS)
     extract.set_defaults(handler=_run_extract, options=EXTRACT_OPTIONS)
 
+    train = commands.add_parser(
+        "train", help="train a model on the faces of A and B",
+        description="Train a shared encoder and one decoder per person on two faces folders. "
+        "Saves every -s iterations; Ctrl-C saves and stops; rerunning resumes.",
+        epilog="Faceswap's spellings work too, e.g. -bs 16 -it 1000000 -ss 25000 -ps 100.",
+        formatter_class=_HelpFormatter)
+    _add_options(train, TRAIN_OPTIONS)
+    train.set_defaults(handler=_run_train, options=TRAIN_OPTIONS)
+
     tools = commands.add_parser("tools", help="utilities for alignments stores and faces",
                                 formatter_class=_HelpFormatter)
     tool_commands = tools.add_subparsers(dest="tool", metavar="TOOL")
@@ -127,6 +135,47 @@ def _run_extract(args: argparse.Namespace) -> int:
     for result in results:
         _report_extract(result)
     return 0
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from faceforge.pipeline.train import TrainConfig, train
+
+    fields = {o.dest for o in TRAIN_OPTIONS} - {"loglevel", "logfile"}
+    config = TrainConfig(**{k: getattr(args, k) for k in fields})
+    with _TrainBar(config.iterations) as bar:
+        result = train(config, bar.update)
+    first = result.first_loss or (float("nan"), float("nan"))
+    last = result.last_loss or (float("nan"), float("nan"))
+    print(f"trained {config.model_dir} from iteration {result.start_iteration} to "
+          f"{result.end_iteration} at {result.egs_per_s:.1f} EGs/s; loss A {first[0]:.4f} -> "
+          f"{last[0]:.4f}, B {first[1]:.4f} -> {last[1]:.4f}")
+    return 0
+
+
+class _TrainBar:
+    """A tqdm bar for training: iterations, losses, EGs/s."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.bar = None
+
+    def update(self, progress) -> None:  # noqa: ANN001 - pipeline.train.TrainProgress
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=self.total, initial=progress.iteration - 1, unit="it",
+                            dynamic_ncols=True, file=sys.stderr, smoothing=0.05)
+        self.bar.n = progress.iteration
+        self.bar.set_postfix(loss_a=f"{progress.loss_a:.4f}", loss_b=f"{progress.loss_b:.4f}",
+                             egs_s=f"{progress.egs_per_s:.1f}", refresh=False)
+        self.bar.refresh()
+
+    def __enter__(self) -> _TrainBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _report_extract(result) -> None:  # noqa: ANN001 - ExtractResult, imported lazily

@@ -55,6 +55,10 @@ def _rotations(text: str) -> tuple[int, ...]:
     return tuple(p % 360 for p in parts if p % 360)
 
 
+def _loss_name(text: str) -> str:
+    return text.strip().lower().replace("-", "_")
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value < 0:
@@ -148,7 +152,7 @@ EXTRACT_OPTIONS = (
 ) + LOG_OPTIONS
 
 TRAINER_CHOICES = ("original", "lightweight", "iae", "dfaker", "dfl-h128", "dfl-sae", "quick")
-LOSS_CHOICES = ("ssim", "mse", "mae", "ms-ssim", "logcosh", "gmsd", "smooth-l1")
+LOSS_CHOICES = ("ssim", "mse", "mae", "ms_ssim", "log_cosh", "gmsd", "smooth_l1")
 PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
 OPTIMIZER_CHOICES = ("adam", "adamw")
 
@@ -206,8 +210,9 @@ TRAIN_OPTIONS = (
            float, group="training"),
     Option("accumulate", ("--accumulate",), "accumulate gradients over N batches per step",
            1, int, group="training"),
-    Option("loss", ("--loss",), "loss functions, summed with equal weight", ["ssim", "mse"],
-           str, LOSS_CHOICES, action="append", group="training"),
+    Option("loss", ("--loss",), "loss functions, summed with equal weight (repeat the option "
+           "for several)", ["ssim", "mse"], _loss_name, LOSS_CHOICES, action="append",
+           group="training"),
     Option("no_mask_loss", ("--no-mask-loss",), "count the background in the loss too",
            action="store_true", group="training"),
     Option("eye_multiplier", ("--eye-multiplier",), "extra loss weight on the eyes", 3.0,

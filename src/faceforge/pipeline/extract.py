@@ -24,7 +24,7 @@ import numpy as np
 
 from faceforge import __version__
 from faceforge.core import geometry
-from faceforge.core.image import normalize, warp_face
+from faceforge.core.image import warp_face
 from faceforge.core.masks import landmark_mask
 from faceforge.errors import FaceforgeError, Interrupted, UsageError
 from faceforge.formats.alignments import (

@@ -111,7 +111,7 @@ class FaceFinder:
         if not detections:
             return []
         faces = []
-        for det, landmarks in zip(detections, self._landmarks(image, detections)):
+        for det, landmarks in zip(detections, self._landmarks(image, detections), strict=True):
             if self.config.landmark_threshold and not looks_like_a_face(
                 landmarks, self.config.landmark_threshold
             ):
@@ -120,7 +120,7 @@ class FaceFinder:
             faces.append(FoundFace(det, landmarks))
         if self.describer is not None and faces:
             descriptors = self.describer.describe(image, [f.landmarks for f in faces])
-            for face, descriptor in zip(faces, descriptors):
+            for face, descriptor in zip(faces, descriptors, strict=True):
                 face.identity = np.asarray(descriptor, dtype=np.float32)
             faces = [f for f in faces if self._passes_identity_filters(f)]
         return faces

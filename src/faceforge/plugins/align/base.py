@@ -27,7 +27,7 @@ class Landmarker:
         self, frames: list[np.ndarray], detections: list[list[Detection]]
     ) -> list[list[np.ndarray]]:
         """Default batch form: one call per frame. Plugins may override to batch."""
-        return [self.landmarks(f, d) for f, d in zip(frames, detections)]
+        return [self.landmarks(f, d) for f, d in zip(frames, detections, strict=True)]
 
 
 LANDMARKERS: Registry[type[Landmarker]] = Registry("aligner")

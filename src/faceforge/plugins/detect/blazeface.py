@@ -158,18 +158,14 @@ class BlazeFaceDetector(Detector):
             height, width = frame.shape[:2]
             scale = size / max(height, width)
             new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
-            # INTER_AREA when shrinking avoids aliasing that costs small faces.
+            # INTER_AREA averages source pixels when shrinking, so fine detail does not alias.
             interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
             resized = cv2.resize(frame, (new_w, new_h), interpolation=interp)
             pad_x, pad_y = (size - new_w) // 2, (size - new_h) // 2
+            # The padding stays 0 here and so becomes -1 (black) after scaling, as in MediaPipe.
             canvas = np.zeros((size, size, 3), dtype=np.float32)
             canvas[pad_y : pad_y + new_h, pad_x : pad_x + new_w] = resized
             canvas = canvas / 127.5 - 1.0
-            # Pad pixels must read as black (-1), like the area around the letterboxed image.
-            canvas[:pad_y] = -1.0
-            canvas[pad_y + new_h :] = -1.0
-            canvas[:, :pad_x] = -1.0
-            canvas[:, pad_x + new_w :] = -1.0
             batch.append((canvas, scale, pad_x, pad_y))
         return batch
 
