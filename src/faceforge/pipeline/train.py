@@ -373,7 +373,7 @@ def train(
             save(iteration)
         _finish(callbacks, world)
         raise Interrupted(f"training stopped at iteration {iteration}; the model is saved in "
-                          f"{config.model_dir}", "run the same command again to continue")
+                          f"{config.model_dir}", "run the same command again to continue") from None
     if iteration > state.iterations:
         save(iteration)
     _finish(callbacks, world)

@@ -61,11 +61,15 @@ def dlib_like_box(
 
     box_source names the detector that made the box, or "keypoints" to build it from
     BlazeFace's eye and mouth keypoints. "auto" uses the keypoints when the detection has
-    BlazeFace's 6 and treats other boxes as HOG boxes (pass "cnn" for dlib CNN boxes).
+    BlazeFace's 6, else the calibration of the detector named in `detection.source`, else
+    treats the box as a HOG box.
     """
     has_keypoints = detection.keypoints is not None and len(detection.keypoints) == 6
     if box_source == "auto":
-        box_source = "keypoints" if has_keypoints else "hog"
+        if has_keypoints:
+            box_source = "keypoints"
+        else:
+            box_source = detection.source if detection.source in DLIB_BOX_CALIBRATION else "hog"
     if box_source == "keypoints":
         if has_keypoints:
             return _keypoint_box(detection.keypoints)  # type: ignore[arg-type]

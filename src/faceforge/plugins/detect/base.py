@@ -16,11 +16,13 @@ class Detection:
     box: (left, top, right, bottom) in frame pixels, floats.
     score: detector confidence in [0, 1] (dlib HOG/CNN scores are squashed into that range).
     keypoints: optional (K, 2) float32 points in frame pixels (BlazeFace gives 6).
+    source: the registered name of the detector that made it (landmarkers calibrate by it).
     """
 
     box: tuple[float, float, float, float]
     score: float
     keypoints: np.ndarray | None = field(default=None, repr=False)
+    source: str = ""
 
     @property
     def width(self) -> float:
@@ -55,7 +57,11 @@ class Detector:
     def detect(self, frames: list[np.ndarray]) -> list[list[Detection]]:
         if not frames:
             return []
-        return self.post_process(self.process(self.pre_process(frames)), frames)
+        found = self.post_process(self.process(self.pre_process(frames)), frames)
+        for detections in found:
+            for detection in detections:
+                detection.source = detection.source or self.name
+        return found
 
 
 DETECTORS: Registry[type[Detector]] = Registry("detector")
