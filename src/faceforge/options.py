@@ -225,6 +225,8 @@ TRAIN_OPTIONS = (
            "face", str, CENTERING_CHOICES, group="model"),
     Option("coverage", ("--coverage",), "share of the crop the model sees, in percent",
            87.5, float, group="model"),
+    Option("no_identity", ("--no-identity",), "skip the identity-match score (dlib face "
+           "descriptors of A→B swaps) at each save", action="store_true", group="saving"),
     Option("distributed", ("--distributed",), "train on several GPUs or machines with "
            "DistributedDataParallel; launch with torchrun", action="store_true",
            group="training"),

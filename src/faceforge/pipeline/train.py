@@ -79,7 +79,7 @@ class TrainConfig:
     coverage: float = 87.5
     distributed: bool = False
     seed: int = 0
-    identity_match: bool = True
+    no_identity: bool = False
     device: str | None = None  # None: cuda if available, else cpu
 
     def __post_init__(self) -> None:
@@ -137,6 +137,7 @@ class TrainResult:
     egs_per_s: float
     elapsed_s: float
     identity: dict[str, float] = field(default_factory=dict)
+    model: nn.Module | None = field(default=None, repr=False)  # the trained model, in memory
 
 
 # --------------------------------------------------------------------------------------
@@ -288,7 +289,7 @@ def train(
         pair = nn.parallel.DistributedDataParallel(
             pair, device_ids=[device.index] if device.type == "cuda" else None)
     swapper = Swapper(model, device, model.input_size, autocast_dtype)
-    callbacks, loss_log, identity = _callbacks(config, state, set_a, set_b, is_main)
+    callbacks, loss_log = _callbacks(config, set_a, set_b, is_main)
     augment = config.augment_config()
     losses = config.loss_config()
     sampler_a, sampler_b = _Sampler(len(set_a), sample_gen), _Sampler(len(set_b), sample_gen)
@@ -381,7 +382,7 @@ def train(
     done = iteration - start_iteration
     return TrainResult(config.model_dir, start_iteration, iteration, first_loss, last_loss,
                        done * config.batch_size * 2 * world / elapsed if elapsed else 0.0,
-                       elapsed, last_saved_identity or (identity or {}))
+                       elapsed, last_saved_identity, model)
 
 
 def _step(pair, optimizer, scaler, set_a: FaceSet, set_b: FaceSet, sampler_a: _Sampler,  # noqa: ANN001
@@ -453,10 +454,10 @@ def _restore_after_nan(config: TrainConfig, iteration: int) -> None:
                      "lower the learning rate (--learning-rate) or enable --clip-grad")
 
 
-def _callbacks(config: TrainConfig, state: ModelState, set_a: FaceSet, set_b: FaceSet,
-               is_main: bool) -> tuple[list[Callback], LossLog | None, dict | None]:
+def _callbacks(config: TrainConfig, set_a: FaceSet, set_b: FaceSet,
+               is_main: bool) -> tuple[list[Callback], LossLog | None]:
     if not is_main:
-        return [], None, None
+        return [], None
     loss_log = LossLog(config.model_dir)
     callbacks: list[Callback] = [loss_log]
     tile = set_a.images.shape[-1]
@@ -474,10 +475,10 @@ def _callbacks(config: TrainConfig, state: ModelState, set_a: FaceSet, set_b: Fa
         folder = config.timelapse_output or config.model_dir / "timelapse"
         callbacks.append(Timelapse(folder, lapse_a.images[:TIMELAPSE_FACES],
                                    lapse_b.images[:TIMELAPSE_FACES], max(tile, 64)))
-    if config.identity_match:
+    if not config.no_identity:
         callbacks.append(IdentityMatch(set_a.images, set_a.landmarks, set_b.images,
                                        set_b.landmarks))
-    return callbacks, loss_log, None
+    return callbacks, loss_log
 
 
 def _finish(callbacks: list[Callback], world: int) -> None:
