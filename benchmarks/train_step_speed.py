@@ -6,6 +6,15 @@ MSE loss against the inputs, backward, Adam step. No data loading or augmentatio
 Also times a large convolution and matmul to estimate the CPU's peak GFLOP/s.
 
     .venv/bin/python benchmarks/train_step_speed.py --models original quick
+
+Recorded 2026-11-27, 2-core AMD EPYC VM (AVX-512 + bf16), torch 2.13.0 CPU, 2 threads, eager,
+quiet machine (other jobs on the shared VM slow every figure by up to 10x; rerun when idle):
+    peak: conv3x3 fp32 128 GFLOP/s, bf16 301 GFLOP/s; matmul fp32 83, bf16 186 GFLOP/s
+    original (11.4 GFLOP per EG):  batch 64 bf16 22-24 EGs/s (channels_last or not),
+        batch 16 bf16 channels_last 17.8, batch 64 fp32 channels_last 11.6,
+        batch 16 fp32 contiguous 3.6; torch.compile did not help (21 at batch 64 bf16)
+    quick (2.9 GFLOP per EG): batch 64 bf16 channels_last 113 EGs/s, batch 16 bf16
+        channels_last 80, batch 64 fp32 48-52, batch 16 fp32 10-12
 """
 
 from __future__ import annotations

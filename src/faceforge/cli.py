@@ -202,9 +202,9 @@ class _ProgressBar:
         if self.bar is None or self.bar.total != progress.frames_total:
             if self.bar is not None:
                 self.bar.close()
-            self.bar = tqdm(total=progress.frames_total, unit="frame", dynamic_ncols=True,
-                            file=sys.stderr, smoothing=0.1)
-        self.bar.n = progress.frames_done
+            self.bar = tqdm(total=progress.frames_total, initial=progress.frames_done,
+                            unit="frame", dynamic_ncols=True, file=sys.stderr, smoothing=0.1)
+        self.bar.update(progress.frames_done - self.bar.n)
         self.bar.set_postfix(faces=progress.faces_found, refresh=False)
         self.bar.refresh()
 

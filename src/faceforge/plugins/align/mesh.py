@@ -14,7 +14,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter
 
 from faceforge.errors import FormatError, InputError, UsageError
 from faceforge.plugins.align.base import LANDMARKERS, Landmarker
@@ -25,7 +24,7 @@ from faceforge.plugins.align.dlib68 import (
     upright_transform,
 )
 from faceforge.plugins.detect.base import Detection
-from faceforge.plugins.model_files import tflite_model
+from faceforge.plugins.model_files import tflite_interpreter
 
 MAPPING_FILE = Path(__file__).parent / "data" / "mesh68_mapping.json"
 MESH_INPUT_PX = 192
@@ -97,10 +96,7 @@ class MeshLandmarker(Landmarker):
         # mapping_file=None gives a landmarker that can only produce raw mesh points, which is
         # what the script that derives the mapping needs.
         self._mapping = None if mapping_file is None else load_mesh68_mapping(mapping_file)
-        self._interpreter = Interpreter(
-            model_path=str(tflite_model("face_landmark.tflite")), num_threads=num_threads
-        )
-        self._interpreter.allocate_tensors()
+        self._interpreter = tflite_interpreter("face_landmark.tflite", num_threads)
         self._input_index = self._interpreter.get_input_details()[0]["index"]
         outputs = self._interpreter.get_output_details()
         self._mesh_index = next(o["index"] for o in outputs if int(o["shape"][-1]) == 1404)

@@ -11,12 +11,11 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter
 
 from faceforge.errors import UsageError
 from faceforge.plugins.detect.base import DETECTORS, Detection, Detector
 from faceforge.plugins.detect.hog import as_frame, clip_box
-from faceforge.plugins.model_files import tflite_model
+from faceforge.plugins.model_files import tflite_interpreter
 
 #: Keypoint order of BlazeFace's 6 points. "right"/"left" are the subject's, so on a frontal
 #: face the right eye is the one on the image's left.
@@ -136,10 +135,7 @@ class BlazeFaceDetector(Detector):
         size = self._spec.input_px
         self.input_size = (size, size)
         self._anchors = ssd_anchor_centres(size, self._spec.strides, self._spec.anchors_per_layer)
-        self._interpreter = Interpreter(
-            model_path=str(tflite_model(self._spec.model_file)), num_threads=num_threads
-        )
-        self._interpreter.allocate_tensors()
+        self._interpreter = tflite_interpreter(self._spec.model_file, num_threads)
         self._input_index = self._interpreter.get_input_details()[0]["index"]
         outputs = self._interpreter.get_output_details()
         # Tell regressors (16 values per anchor) from classificators (1 value) by shape, not name:
