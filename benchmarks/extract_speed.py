@@ -32,11 +32,13 @@ def decode_only(path: Path) -> float:
         return count / (time.perf_counter() - started)
 
 
-def one_run(path: Path, detector: str, aligner: str, every_n: int) -> tuple[float, int]:
+def one_run(path: Path, detector: str, aligner: str, every_n: int,
+            png_compression: int) -> tuple[float, int]:
     with tempfile.TemporaryDirectory() as tmp:
         config = ExtractConfig(input=path, output=Path(tmp) / "faces",
                                alignments=Path(tmp) / "a.db", detector=detector,
-                               aligner=aligner, extract_every_n=every_n)
+                               aligner=aligner, extract_every_n=every_n,
+                               png_compression=png_compression)
         result = extract(config)
         return result.frames_per_s, result.faces_written
 
@@ -58,6 +60,7 @@ def main() -> None:
     parser.add_argument("--clips", nargs="+", default=CLIPS)
     parser.add_argument("--cnn-every-n", type=int, default=4,
                         help="cnn is slow on a CPU: time it on every Nth frame")
+    parser.add_argument("--png-compression", type=int, default=1)
     args = parser.parse_args()
     import os
 
@@ -71,7 +74,7 @@ def main() -> None:
         for pair in args.pairs:
             detector, aligner = pair.split(":")
             every_n = args.cnn_every_n if detector == "cnn" else 1
-            fps, faces = one_run(path, detector, aligner, every_n)
+            fps, faces = one_run(path, detector, aligner, every_n, args.png_compression)
             note = f" (every {every_n}th frame)" if every_n > 1 else ""
             print(f"| {clip} | {detector} + {aligner}{note} | {fps:.1f} | {faces} |", flush=True)
 
