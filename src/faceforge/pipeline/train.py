@@ -220,9 +220,10 @@ def _build_or_resume(config: TrainConfig, device: torch.device):  # noqa: ANN202
 
 def _make_optimizer(config: TrainConfig, model: nn.Module, lr: float) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
+    # The fused kernels update all parameters in one pass: noticeably faster on CPUs too.
     if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=lr, eps=config.epsilon)
-    return torch.optim.Adam(params, lr=lr, eps=config.epsilon)
+        return torch.optim.AdamW(params, lr=lr, eps=config.epsilon, fused=True)
+    return torch.optim.Adam(params, lr=lr, eps=config.epsilon, fused=True)
 
 
 class _Sampler:
@@ -290,10 +291,8 @@ def train(
             pair, device_ids=[device.index] if device.type == "cuda" else None)
     swapper = Swapper(model, device, model.input_size, autocast_dtype)
     callbacks, loss_log = _callbacks(config, set_a, set_b, is_main)
-    augment = config.augment_config()
-    losses = config.loss_config()
-    sampler_a, sampler_b = _Sampler(len(set_a), sample_gen), _Sampler(len(set_b), sample_gen)
-    scaler = torch.amp.GradScaler("cuda") if autocast_dtype == torch.float16 else None
+    step = TrainStep(model, pair, optimizer, set_a, set_b, config, device, autocast_dtype,
+                     generator, sample_gen)
 
     start_iteration = state.iterations
     session = Session(start=time.time(), start_iteration=start_iteration,
@@ -352,9 +351,7 @@ def train(
             if config.warmup and iteration <= config.warmup:
                 for group in optimizer.param_groups:
                     group["lr"] = lr * iteration / config.warmup
-            loss_a, loss_b = _step(pair, optimizer, scaler, set_a, set_b, sampler_a, sampler_b,
-                                   augment, losses, generator, config, device, autocast_dtype,
-                                   model)
+            loss_a, loss_b = step()
             if not (math.isfinite(loss_a) and math.isfinite(loss_b)):
                 _restore_after_nan(config, iteration)
             first_loss = first_loss or (loss_a, loss_b)
@@ -385,47 +382,69 @@ def train(
                        elapsed, last_saved_identity, model)
 
 
-def _step(pair, optimizer, scaler, set_a: FaceSet, set_b: FaceSet, sampler_a: _Sampler,  # noqa: ANN001
-          sampler_b: _Sampler, augment: AugmentConfig, losses: LossConfig,
-          generator: torch.Generator, config: TrainConfig, device: torch.device,
-          autocast_dtype: torch.dtype | None, model) -> tuple[float, float]:  # noqa: ANN001
-    total_a = total_b = 0.0
-    for _ in range(config.accumulate):
-        batches = []
-        for face_set, sampler in ((set_a, sampler_a), (set_b, sampler_b)):
-            picks = sampler.next(config.batch_size)
-            images = face_set.images[picks].to(device, non_blocking=True)
-            masks = face_set.masks[picks].to(device, non_blocking=True)
-            landmarks = face_set.landmarks[picks].to(device) if augment.warp_to_landmarks else None
-            if autocast_dtype is not None or device.type == "cuda":
-                images = images.contiguous(memory_format=torch.channels_last)
-            batches.append(augment_batch(images, augment, generator,
-                                         out_size_input=model.input_size,
-                                         out_size_target=model.output_size, masks=masks,
-                                         landmarks=landmarks))
-        with torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
-                            enabled=autocast_dtype is not None):
-            out_a, out_b = pair(batches[0].inputs, batches[1].inputs)
-        loss_a = _side_loss(out_a, batches[0], losses)
-        loss_b = _side_loss(out_b, batches[1], losses)
-        loss = (loss_a + loss_b) / config.accumulate
+class TrainStep:
+    """One iteration: sample both sides, augment on the device, forward, loss, optimizer step.
+
+    Holds everything the step needs, so the loop (and the speed benchmark) just call it.
+    """
+
+    def __init__(self, model: nn.Module, pair: nn.Module, optimizer: torch.optim.Optimizer,
+                 set_a: FaceSet, set_b: FaceSet, config: TrainConfig, device: torch.device,
+                 autocast_dtype: torch.dtype | None, generator: torch.Generator,
+                 sample_generator: torch.Generator) -> None:
+        self.model, self.pair, self.optimizer = model, pair, optimizer
+        self.sets = (set_a, set_b)
+        self.samplers = (_Sampler(len(set_a), sample_generator),
+                         _Sampler(len(set_b), sample_generator))
+        self.config, self.device, self.autocast_dtype = config, device, autocast_dtype
+        self.generator = generator
+        self.augment = config.augment_config()
+        self.losses = config.loss_config()
+        self.channels_last = autocast_dtype is not None or device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda") if autocast_dtype == torch.float16 else None
+
+    def _batch(self, side: int):  # noqa: ANN202 - AugmentedBatch
+        face_set, sampler = self.sets[side], self.samplers[side]
+        picks = sampler.next(self.config.batch_size)
+        images = face_set.images[picks].to(self.device, non_blocking=True)
+        masks = face_set.masks[picks].to(self.device, non_blocking=True)
+        landmarks = (face_set.landmarks[picks].to(self.device)
+                     if self.augment.warp_to_landmarks else None)
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return augment_batch(images, self.augment, self.generator,
+                             out_size_input=self.model.input_size,
+                             out_size_target=self.model.output_size, masks=masks,
+                             landmarks=landmarks)
+
+    def __call__(self) -> tuple[float, float]:
+        config, scaler, optimizer = self.config, self.scaler, self.optimizer
+        total_a = total_b = 0.0
+        for _ in range(config.accumulate):
+            batch_a, batch_b = self._batch(0), self._batch(1)
+            with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
+                                enabled=self.autocast_dtype is not None):
+                out_a, out_b = self.pair(batch_a.inputs, batch_b.inputs)
+            loss_a = _side_loss(out_a, batch_a, self.losses)
+            loss_b = _side_loss(out_b, batch_b, self.losses)
+            loss = (loss_a + loss_b) / config.accumulate
+            if scaler is not None:
+                scaler.scale(loss).backward()
+            else:
+                loss.backward()
+            total_a += float(loss_a.detach())
+            total_b += float(loss_b.detach())
+        if config.clip_grad:
+            if scaler is not None:
+                scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.clip_grad)
         if scaler is not None:
-            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
         else:
-            loss.backward()
-        total_a += float(loss_a.detach())
-        total_b += float(loss_b.detach())
-    if config.clip_grad:
-        if scaler is not None:
-            scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad)
-    if scaler is not None:
-        scaler.step(optimizer)
-        scaler.update()
-    else:
-        optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
-    return total_a / config.accumulate, total_b / config.accumulate
+            optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return total_a / config.accumulate, total_b / config.accumulate
 
 
 def _side_loss(output, batch, losses: LossConfig) -> torch.Tensor:  # noqa: ANN001
