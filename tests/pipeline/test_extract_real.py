@@ -154,7 +154,10 @@ def test_extraction_killed_at_a_random_point_resumes_to_the_same_result(video_di
 
 def test_ctrl_c_stops_cleanly_and_the_rerun_completes(video_dir, tmp_path):
     video = video_dir / "lp_d19.mp4"
-    proc = subprocess.Popen(_extract_cmd(video, tmp_path), stderr=subprocess.PIPE, text=True)
+    # A background job inherits an ignored SIGINT (CI may run us so): restore the default so
+    # Python turns Ctrl-C into KeyboardInterrupt as it does in a terminal.
+    proc = subprocess.Popen(_extract_cmd(video, tmp_path), stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while time.time() < deadline and len(list((tmp_path / "faces").glob("*.png"))) < 30:
         time.sleep(0.1)
