@@ -204,3 +204,39 @@ def test_identity_filter_keeps_only_the_reference_person(data_dir, tmp_path):
     assert by_name["obama_and_biden.jpg"] == 1
     assert by_name["obama1.jpg"] == 1
     assert by_name["kit_with_rose.jpg"] == 0
+
+
+def test_batch_mode_extracts_each_input_into_its_own_folder(video_dir, data_dir, tmp_path):
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    (inputs / "clip.mp4").symlink_to(video_dir / "lp_d18.mp4")
+    photos = inputs / "photos"
+    photos.mkdir()
+    (photos / "hopper.jpg").symlink_to(data_dir / "photos" / "grace_hopper.jpg")
+    assert run_cli("extract", "-b", "-i", inputs, "-o", tmp_path / "out", "-een", "20") == 0
+    assert len(list((tmp_path / "out" / "clip").glob("clip_*.png"))) == 11
+    assert len(list((tmp_path / "out" / "photos").glob("*.png"))) == 1
+    assert (inputs / "clip_alignments.db").exists()
+    assert (photos / "alignments.db").exists()
+
+
+def test_rotation_retry_finds_an_upside_down_face(data_dir, tmp_path):
+    import cv2
+
+    folder = tmp_path / "upside_down"
+    folder.mkdir()
+    image = cv2.imread(str(data_dir / "photos" / "grace_hopper.jpg"))
+    cv2.imwrite(str(folder / "hopper.png"), cv2.rotate(image, cv2.ROTATE_180))
+    assert run_cli("extract", "-i", folder, "-o", tmp_path / "plain", "-p",
+                   tmp_path / "plain.db") == 0
+    assert run_cli("extract", "-i", folder, "-o", tmp_path / "rotated", "-p",
+                   tmp_path / "rotated.db", "-r", "90") == 0
+    with AlignmentsStore.open(tmp_path / "plain.db", "r") as store:
+        assert store.face_count() == 0
+    png = next((tmp_path / "rotated").glob("*.png"))
+    image, meta = read_face_png(png)
+    from faceforge.core import geometry
+
+    # The saved face is upright even though the frame was not.
+    points = geometry.transform_points(np.asarray(meta["landmarks"]), np.asarray(meta["matrix"]))
+    assert points[36:48, 1].mean() < points[48:68, 1].mean(), "eyes above the mouth"
