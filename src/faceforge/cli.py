@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -254,6 +255,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FaceforgeError as exc:
         print(f"faceforge: error: {exc.one_line()}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:
+        # Output piped into `head` and the like: stop quietly, as other command-line tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         print("faceforge: interrupted", file=sys.stderr)
         return Interrupted.exit_code
