@@ -240,3 +240,17 @@ def test_rotation_retry_finds_an_upside_down_face(data_dir, tmp_path):
     # The saved face is upright even though the frame was not.
     points = geometry.transform_points(np.asarray(meta["landmarks"]), np.asarray(meta["matrix"]))
     assert points[36:48, 1].mean() < points[48:68, 1].mean(), "eyes above the mouth"
+
+
+def test_rerun_of_a_finished_extraction(video_dir, tmp_path, capsys):
+    args = ["extract", "-i", video_dir / "lp_d18.mp4", "-o", tmp_path / "f", "-p",
+            tmp_path / "a.db", "-een", "50"]
+    assert run_cli(*args) == 0
+    # With -s nothing is redone.
+    assert run_cli(*args, "-s") == 0
+    assert "5 frames were done before" in capsys.readouterr().out
+    # Without it the old store is kept as a backup and the extraction starts afresh.
+    assert run_cli(*args) == 0
+    assert len(list(tmp_path.glob("a.db.*.bak"))) == 1
+    with AlignmentsStore.open(tmp_path / "a.db", "r") as store:
+        assert store.frame_count() == 5 and store.get_meta("status") == "complete"

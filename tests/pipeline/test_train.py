@@ -186,3 +186,67 @@ def test_two_gloo_processes_keep_identical_weights_and_only_rank_0_writes(faces,
     assert ranks[0]["digest"] == pytest.approx(ranks[1]["digest"], rel=1e-12, abs=1e-9)
     assert ranks[0]["writes"] == [0] and ranks[1]["writes"] == []
     assert read_state(model).iterations == 3
+
+
+def test_nan_loss_stops_and_restores_the_backup(faces, tmp_path, capsys):
+    model = tmp_path / "model"
+    assert main(train_args(faces, model, "-it", "2", "-s", "1", "--no-identity")) == 0
+    good = read_state(model).iterations
+    capsys.readouterr()
+    # An absurd learning rate blows the weights up within a few steps.
+    code = main(train_args(faces, model, "-it", "60", "-s", "1000", "--no-identity",
+                           "--learning-rate", "1e12", "--precision", "fp32"))
+    err = capsys.readouterr().err
+    assert code == 5, err
+    assert "NaN or infinite" in err and "restored" in err and "Traceback" not in err
+    state = read_state(model)
+    assert state.iterations <= good
+    from safetensors.torch import load_file
+
+    weights = load_file(str(model / state.files["weights"]))
+    assert all(torch.isfinite(t).all() for t in weights.values())
+
+
+def test_full_disk_during_save_keeps_the_previous_save(faces, tmp_path, capsys, monkeypatch):
+    import errno
+
+    from faceforge.pipeline import checkpoint
+
+    model = tmp_path / "model"
+    assert main(train_args(faces, model, "-it", "2", "-s", "2", "--no-identity")) == 0
+    before = read_state(model)
+    real_save = checkpoint.save_file
+
+    def full_disk(tensors, filename, metadata=None):
+        real_save(tensors, filename, metadata=metadata)
+        raise OSError(errno.ENOSPC, "No space left on device", filename)
+
+    monkeypatch.setattr(checkpoint, "save_file", full_disk)
+    capsys.readouterr()
+    assert main(train_args(faces, model, "-it", "4", "-s", "2", "--no-identity")) == 4
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "could not save" in err[0]
+    after = read_state(model)
+    assert after.iterations == before.iterations == 2 and after.files == before.files
+    assert sorted(p.name for p in model.glob("*.safetensors")) == sorted(before.files.values())
+
+
+def test_timelapse_writes_the_same_faces_at_each_save(faces, tmp_path):
+    model = tmp_path / "model"
+    assert main(train_args(faces, model, "-it", "4", "-s", "2", "--no-identity", "-x",
+                           str(faces["a"]), "-y", str(faces["b"]))) == 0
+    frames = sorted((model / "timelapse").glob("*.png"))
+    assert [p.name for p in frames] == ["000000002.png", "000000004.png"]
+
+
+def test_faceswap_tutorial_train_command_line_is_accepted(faces, tmp_path):
+    # train -A FACES_A -ala ALIGN_A -B FACES_B -alb ALIGN_B -m MODEL -t original -bs 16
+    #   -it 1000000 -s 250 -ss 25000 -ps 100 -L INFO   (here stopped after 1 iteration)
+    root = faces["a"].parent
+    model = tmp_path / "model"
+    assert main(["train", "-A", str(faces["a"]), "-ala", str(root / "a.db"), "-B",
+                 str(faces["b"]), "-alb", str(root / "b.db"), "-m", str(model), "-t",
+                 "original", "-bs", "16", "-it", "1", "-s", "250", "-ss", "25000", "-ps", "100",
+                 "-L", "INFO"]) == 0
+    state = read_state(model)
+    assert state.trainer == "original" and state.iterations == 1

@@ -141,3 +141,26 @@ def load_face_set(
     log.info("side %s: %d faces from %s", side.upper(), len(files), folder)
     return FaceSet(side=side, folder=Path(folder), images=images.contiguous(), masks=masks,
                    landmarks=landmarks, names=[p.name for p in files])
+
+
+def check_alignments(face_set: FaceSet, alignments: Path) -> int:
+    """Check a face set against its alignments store; returns how many faces the store knows.
+
+    The faces carry their own landmarks, so the store is optional; when given it must be a
+    faceforge store, and faces it does not list (e.g. from another video) are reported.
+    """
+    from faceforge.formats.alignments import AlignmentsStore
+    from faceforge.formats.face_png import parse_face_filename
+
+    with AlignmentsStore.open(alignments, "r") as store:
+        known = {(frame.index, face.face_index)
+                 for frame in store.iter_frames() for face in frame.faces}
+    matched = 0
+    for name in face_set.names:
+        parsed = parse_face_filename(name)
+        if parsed is not None and (parsed[1], parsed[2]) in known:
+            matched += 1
+    if matched < len(face_set):
+        log.warning("%d of %d faces in %s are not in %s", len(face_set) - matched,
+                    len(face_set), face_set.folder, alignments)
+    return matched

@@ -24,7 +24,7 @@ from faceforge.io.files import ensure_writable_dir
 from faceforge.nn.augment import AugmentConfig, augment_batch
 from faceforge.nn.losses import LossConfig, face_loss, learned_mask_loss
 from faceforge.pipeline import checkpoint
-from faceforge.pipeline.face_sets import FaceSet, load_face_set
+from faceforge.pipeline.face_sets import FaceSet, check_alignments, load_face_set
 from faceforge.pipeline.train_callbacks import (
     Callback,
     IdentityMatch,
@@ -270,6 +270,10 @@ def train(
                           config.coverage / 100, min_faces=config.batch_size)
     set_b = load_face_set(config.input_b, "b", load_size, config.centering,
                           config.coverage / 100, min_faces=config.batch_size)
+
+    for face_set, alignments in ((set_a, config.alignments_a), (set_b, config.alignments_b)):
+        if alignments is not None:
+            check_alignments(face_set, alignments)
 
     lr = float(state.model_config.get("learning_rate", 5e-5))
     optimizer = _make_optimizer(config, model, lr)
