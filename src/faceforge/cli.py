@@ -15,7 +15,13 @@ from collections.abc import Sequence
 
 from faceforge import __version__
 from faceforge.errors import FaceforgeError, Interrupted
-from faceforge.options import EXTRACT_OPTIONS, LOG_OPTIONS, TRAIN_OPTIONS, Option
+from faceforge.options import (
+    CONVERT_OPTIONS,
+    EXTRACT_OPTIONS,
+    LOG_OPTIONS,
+    TRAIN_OPTIONS,
+    Option,
+)
 
 log = logging.getLogger("faceforge")
 
@@ -87,6 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_HelpFormatter)
     _add_options(train, TRAIN_OPTIONS)
     train.set_defaults(handler=_run_train, options=TRAIN_OPTIONS)
+
+    convert = commands.add_parser(
+        "convert", help="swap the faces of a video and write the finished video",
+        description="Replace A's face with B's in every frame of A's video using a trained "
+        "model, and write a finished video with the source's audio (or image frames).",
+        epilog="Faceswap's spellings work too, e.g. -al ALIGNMENTS -osc 100 -j 0. No separate "
+        "ffmpeg step is needed: the ffmpeg writer produces the finished file.",
+        formatter_class=_HelpFormatter)
+    _add_options(convert, CONVERT_OPTIONS)
+    convert.set_defaults(handler=_run_convert, options=CONVERT_OPTIONS)
 
     tools = commands.add_parser("tools", help="utilities for alignments stores and faces",
                                 formatter_class=_HelpFormatter)
@@ -177,6 +193,18 @@ class _TrainBar:
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def _run_convert(args: argparse.Namespace) -> int:
+    from faceforge.pipeline.convert import ConvertConfig, convert
+
+    fields = {o.dest for o in CONVERT_OPTIONS} - {"loglevel", "logfile"}
+    config = ConvertConfig(**{k: getattr(args, k) for k in fields})
+    with _ProgressBar() as bar:
+        result = convert(config, bar.update)
+    print(f"wrote {result.output}: {result.frames_written} frames, {result.faces_swapped} faces "
+          f"swapped, {result.frames_per_s:.1f} frames/s")
+    return 0
 
 
 def _report_extract(result) -> None:  # noqa: ANN001 - ExtractResult, imported lazily

@@ -233,3 +233,94 @@ TRAIN_OPTIONS = (
     Option("seed", ("--seed",), "random seed (0: a new one each run)", 0, int,
            group="training"),
 ) + LOG_OPTIONS
+
+CONVERT_MASK_CHOICES = ("extended", "components", "predicted", "none")
+COLOR_CHOICES = ("avg-color", "color-transfer", "match-hist", "manual-balance",
+                 "seamless-clone", "none")
+WRITER_CHOICES = ("ffmpeg", "opencv", "gif", "patch")
+BLUR_CHOICES = ("gaussian", "normalized", "none")
+SHARPEN_CHOICES = ("none", "box", "gaussian", "unsharp-mask")
+
+
+def _frame_ranges(text: str) -> tuple[int, int]:
+    """`10-50` → (10, 50), inclusive, 0-based frame indices."""
+    start, sep, end = text.partition("-")
+    if not sep:
+        return int(start), int(start)
+    first, last = int(start), int(end)
+    if first < 0 or last < first:
+        raise ValueError("a frame range is START-END with 0 <= START <= END")
+    return first, last
+
+
+CONVERT_OPTIONS = (
+    Option("input", ("-i", "--input-dir", "--input"), "the video (or folder of frames) to "
+           "convert: person A", required=True, metavar="PATH", group="data"),
+    Option("output", ("-o", "--output-dir", "--output"), "folder for the converted video or "
+           "frames", required=True, metavar="FOLDER", group="data"),
+    Option("alignments", ("-p", "--alignments", "-al"), "alignments store of the input "
+           "(default: the one `extract` wrote next to it)", metavar="FILE", group="data"),
+    Option("model_dir", ("-m", "--model-dir"), "the model folder `faceforge train` wrote",
+           required=True, metavar="FOLDER", group="data"),
+    Option("on_the_fly", ("-T", "--on-the-fly"), "find faces while converting instead of "
+           "reading an alignments store (default detector and landmarker)",
+           action="store_true", group="data"),
+    Option("reference_video", ("-r", "--reference-video"), "for a folder of frames: the "
+           "video to take frame rate and audio from", metavar="VIDEO", group="data"),
+    Option("mask_type", ("-M", "--mask-type"), "which mask blends the new face in",
+           "extended", str, CONVERT_MASK_CHOICES, group="mask"),
+    Option("mask_blur", ("--mask-blur",), "how the mask edge is softened", "gaussian", str,
+           BLUR_CHOICES, group="mask"),
+    Option("mask_kernel", ("--mask-kernel",), "blur kernel size in percent of the face",
+           3.0, float, group="mask"),
+    Option("mask_passes", ("--mask-passes",), "blur passes", 4, int, group="mask"),
+    Option("mask_threshold", ("--mask-threshold",), "mask values below this percent become "
+           "0", 4.0, float, group="mask"),
+    Option("erosion", ("--erosion",), "shrink (positive) or grow (negative) the mask, percent "
+           "of the face", 0.0, float, group="mask"),
+    Option("erosion_top", ("--erosion-top",), "erode the top edge only, percent", 0.0,
+           float, group="mask"),
+    Option("erosion_bottom", ("--erosion-bottom",), "erode the bottom edge only, percent",
+           0.0, float, group="mask"),
+    Option("erosion_left", ("--erosion-left",), "erode the left edge only, percent", 0.0,
+           float, group="mask"),
+    Option("erosion_right", ("--erosion-right",), "erode the right edge only, percent", 0.0,
+           float, group="mask"),
+    Option("color", ("-c", "--color-adjustment"), "how the new face's colour is matched to "
+           "the original", "avg-color", str, COLOR_CHOICES, group="colour"),
+    Option("sharpen", ("--sharpen",), "sharpen the new face", "none", str, SHARPEN_CHOICES,
+           group="colour"),
+    Option("writer", ("-w", "--writer"), "output: ffmpeg (a finished video with the source's "
+           "audio; default for videos), opencv (image frames; default for frame folders), "
+           "gif, patch (swapped faces and their matrices)", None, str, WRITER_CHOICES,
+           group="output"),
+    Option("codec", ("--codec",), "ffmpeg writer: h264 or h265", "h264", str,
+           ("h264", "h265"), group="output"),
+    Option("crf", ("--crf",), "ffmpeg writer: quality, lower is better and bigger (default: "
+           "the codec's own good value)", None, int, group="output"),
+    Option("preset", ("--preset",), "ffmpeg writer: encoder speed preset", None, str,
+           group="output"),
+    Option("image_format", ("--image-format",), "opencv writer: png, jpg, webp or tif",
+           "png", str, ("png", "jpg", "webp", "tif"), group="output"),
+    Option("frame_ranges", ("-R", "--frame-ranges", "-fr"), "only convert these frames "
+           "(0-based, inclusive), e.g. -R 10-50 90-120", None, _frame_ranges, nargs="+",
+           metavar="START-END", group="frames"),
+    Option("keep_unchanged", ("-k", "--keep-unchanged"), "keep frames outside the ranges, "
+           "unchanged (else they are dropped)", action="store_true", group="frames"),
+    Option("output_scale", ("-O", "--output-scale", "-osc"), "scale the output, percent",
+           100, int, group="output"),
+    Option("face_scale", ("-S", "--face-scale"), "grow or shrink the swapped face, percent "
+           "(+/-)", 0.0, float, group="mask"),
+    Option("swap_model", ("-s", "--swap-model"), "swap the other way: B's video to A's face",
+           action="store_true", group="model"),
+    Option("filter", ("-f", "--filter"), "photos of the person to swap (others are left)",
+           None, str, action="append", metavar="IMAGE", group="frames"),
+    Option("nfilter", ("-n", "--nfilter"), "photos of people not to swap", None, str,
+           action="append", metavar="IMAGE", group="frames"),
+    Option("ref_threshold", ("-l", "--ref-threshold"), "identity distance threshold for "
+           "-f/-n", 0.6, float, group="frames"),
+    Option("jobs", ("-j", "--jobs"), "worker threads for blending (0: automatic)", 0, int,
+           group="output"),
+    Option("skip_existing", ("--skip-existing",), "opencv writer: keep frames already in the "
+           "output folder and convert the rest", action="store_true", group="output"),
+) + LOG_OPTIONS

@@ -22,18 +22,6 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def faces(video_dir, tmp_path_factory) -> dict[str, Path]:
-    """Every 4th frame of the two men of the shared footage, extracted for real."""
-    root = tmp_path_factory.mktemp("faces")
-    out = {}
-    for side, clip in (("a", "lp_d18.mp4"), ("b", "lp_d19.mp4")):
-        assert main(["extract", "-i", str(video_dir / clip), "-o", str(root / side), "-p",
-                     str(root / f"{side}.db"), "-een", "4", "-L", "WARNING"]) == 0
-        out[side] = root / side
-    return out
-
-
 def train_args(faces: dict[str, Path], model: Path, *extra: str) -> list[str]:
     return ["train", "-A", str(faces["a"]), "-B", str(faces["b"]), "-m", str(model), "-t",
             "quick", "-bs", "4", "-L", "WARNING", *extra]

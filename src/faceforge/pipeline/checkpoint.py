@@ -99,6 +99,42 @@ def load_weights(folder: Path, state: ModelState) -> dict[str, torch.Tensor]:
                          "restore the model folder from its backups/ folder") from None
 
 
+def build_saved_model(folder: Path, state: ModelState):  # noqa: ANN201 - FaceSwapModel
+    """Rebuild the model a folder's state describes and load its weights."""
+    from faceforge.errors import UsageError
+    from faceforge.plugins.model import build_model
+
+    try:
+        model = build_model(state.trainer, state.model_config)
+    except (TypeError, ValueError, UsageError) as exc:
+        raise ModelError(f"model folder {folder} has a `{state.trainer}` config this faceforge "
+                         f"cannot build ({exc})", "upgrade faceforge") from None
+    weights = load_weights(folder, state)
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise ModelError(f"weights in {folder} do not match the `{state.trainer}` config "
+                         f"({first})", "restore the folder from backups/") from None
+    return model
+
+
+def load_trained_model(folder: Path):  # noqa: ANN201 - (FaceSwapModel, ModelState)
+    """A trained model folder's model (weights loaded) and state, or one clear ModelError."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ModelError(f"model folder {folder} not found",
+                         "pass the -m folder that `faceforge train` wrote")
+    state = read_state(folder)
+    if state is None:
+        raise ModelError(f"{folder} holds no faceforge model (no state.json)",
+                         "pass the -m folder that `faceforge train` wrote")
+    if state.iterations == 0 or not state.files.get("weights"):
+        raise ModelError(f"model in {folder} has not been saved after training yet",
+                         "train it for at least one save interval")
+    return build_saved_model(folder, state), state
+
+
 def load_optimizer(folder: Path, state: ModelState,
                    optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
     """Restore the optimizer; returns the saved RNG tensors (empty if none were saved)."""

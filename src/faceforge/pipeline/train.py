@@ -202,20 +202,9 @@ def _build_or_resume(config: TrainConfig, device: torch.device):  # noqa: ANN202
     if config.learning_rate is not None and config.learning_rate != saved_lr:
         log.info("learning rate changed from %s to %s", saved_lr, config.learning_rate)
         state.model_config["learning_rate"] = config.learning_rate
-    try:
-        model = build_model(state.trainer, state.model_config)
-    except (TypeError, ValueError, UsageError) as exc:
-        raise ModelError(f"model folder {config.model_dir} has a config this faceforge cannot "
-                         f"build ({exc})", "upgrade faceforge") from None
-    weights = checkpoint.load_weights(config.model_dir, state)
-    try:
-        model.load_state_dict(weights)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0]
-        raise ModelError(f"weights in {config.model_dir} do not match the `{state.trainer}` "
-                         f"config ({first})", "restore the folder from backups/") from None
+    model = checkpoint.build_saved_model(config.model_dir, state)
     log.info("resuming %s at iteration %d", state.trainer, state.iterations)
-    return model.to(device), state, weights
+    return model.to(device), state, None
 
 
 def _make_optimizer(config: TrainConfig, model: nn.Module, lr: float) -> torch.optim.Optimizer:

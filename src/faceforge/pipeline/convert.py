@@ -1,0 +1,403 @@
+"""`convert`: put B's face on A in every frame and write the finished video.
+
+Per face: crop with the stored alignment at the model's centering and coverage, predict in
+batches, warp the prediction back with the inverse matrix, blend it in with a processed mask
+after matching its colour to the original face. Decoding runs on its own thread and encoding
+in the writer, so reading, predicting/blending and writing overlap.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from faceforge.core import geometry
+from faceforge.core.blend import MaskBlendConfig, composite, process_mask, sharpen
+from faceforge.core.color import adjust_color, seamless_clone
+from faceforge.core.image import warp_face
+from faceforge.core.masks import landmark_mask
+from faceforge.errors import InputError, Interrupted, UsageError
+from faceforge.formats.alignments import AlignmentsStore, FaceRecord, default_alignments_path
+from faceforge.io import Frame, FrameSource, open_source, source_fingerprint
+from faceforge.io.files import ensure_writable_dir
+from faceforge.pipeline.checkpoint import load_trained_model
+from faceforge.pipeline.train import choose_autocast
+
+log = logging.getLogger(__name__)
+
+PREDICT_BATCH_FRAMES = 8
+
+
+@dataclass
+class ConvertConfig:
+    """Everything one conversion needs. Field names match the CLI options' `dest`."""
+
+    input: Path
+    output: Path
+    model_dir: Path
+    alignments: Path | None = None
+    on_the_fly: bool = False
+    reference_video: Path | None = None
+    mask_type: str = "extended"
+    mask_blur: str = "gaussian"
+    mask_kernel: float = 3.0
+    mask_passes: int = 4
+    mask_threshold: float = 4.0
+    erosion: float = 0.0
+    erosion_top: float = 0.0
+    erosion_bottom: float = 0.0
+    erosion_left: float = 0.0
+    erosion_right: float = 0.0
+    color: str = "avg-color"
+    sharpen: str = "none"
+    writer: str | None = None
+    codec: str = "h264"
+    crf: int | None = None
+    preset: str | None = None
+    image_format: str = "png"
+    frame_ranges: list[tuple[int, int]] | None = None
+    keep_unchanged: bool = False
+    output_scale: int = 100
+    face_scale: float = 0.0
+    swap_model: bool = False
+    filter: list[str] | None = None
+    nfilter: list[str] | None = None
+    ref_threshold: float = 0.6
+    jobs: int = 0
+    skip_existing: bool = False
+    device: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("input", "output", "model_dir", "alignments", "reference_video"):
+            value = getattr(self, name)
+            if value is not None:
+                setattr(self, name, Path(value))
+        if not 1 <= self.output_scale <= 1000:
+            raise UsageError(f"--output-scale {self.output_scale} is out of range",
+                             "use a percentage such as 50 or 100")
+
+    def in_ranges(self, index: int) -> bool:
+        if not self.frame_ranges:
+            return True
+        return any(start <= index <= end for start, end in self.frame_ranges)
+
+    def blend_config(self) -> MaskBlendConfig:
+        return MaskBlendConfig(
+            blur_type=None if self.mask_blur == "none" else self.mask_blur,
+            kernel_size=self.mask_kernel, passes=self.mask_passes,
+            threshold=self.mask_threshold, erosion=self.erosion,
+            erosion_top=self.erosion_top, erosion_bottom=self.erosion_bottom,
+            erosion_left=self.erosion_left, erosion_right=self.erosion_right)
+
+
+@dataclass
+class ConvertProgress:
+    frames_done: int
+    frames_total: int
+    faces_found: int  # faces swapped so far; named like extract's for one progress display
+    frames_per_s: float
+
+
+@dataclass
+class ConvertResult:
+    output: Path
+    frames_written: int
+    faces_swapped: int
+    elapsed_s: float
+    stage_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def frames_per_s(self) -> float:
+        return self.frames_written / self.elapsed_s if self.elapsed_s else 0.0
+
+
+# --------------------------------------------------------------------------------------
+
+
+class FaceSwapper:
+    """The model side of conversion: crop faces at the model's geometry, predict in batches."""
+
+    def __init__(self, model_dir: Path, swap_model: bool, device: str | None) -> None:
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        model, state = load_trained_model(model_dir)
+        self.model = model.to(self.device).eval()
+        self.autocast = choose_autocast("auto", self.device)
+        if self.autocast is not None or self.device.type == "cuda":
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.state = state
+        self.centering = state.train_config.get("centering", "face")
+        self.coverage = float(state.train_config.get("coverage", 87.5)) / 100
+        self.to_side = "a" if swap_model else "b"
+        self.input_size = self.model.input_size
+        self.output_size = self.model.output_size
+        self.learn_mask = bool(getattr(self.model, "learn_mask", False))
+
+    def matrices(self, legacy: np.ndarray, face_scale: float) -> tuple[np.ndarray, np.ndarray]:
+        """Frame→crop matrices at the model's input and output sizes."""
+        def at(size: int) -> np.ndarray:
+            matrix = geometry.aligned_matrix(legacy, size, self.centering, self.coverage)
+            if face_scale:
+                # Scale the crop about its centre: a bigger face means a smaller window.
+                zoom = np.eye(3)
+                zoom[:2, :2] *= 1.0 / (1.0 + face_scale / 100)
+                zoom[:2, 2] = (size / 2) * (1 - zoom[0, 0])
+                matrix = (zoom @ geometry.to_homogeneous(matrix))[:2]
+            return matrix
+        return at(self.input_size), at(self.output_size)
+
+    @torch.no_grad()
+    def predict(self, crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        """uint8 HxWx3 crops → float32 (N, out, out, 3) faces and optional (N, out, out) masks."""
+        batch = torch.from_numpy(np.stack(crops)).to(self.device).permute(0, 3, 1, 2)
+        batch = batch.float().div_(255.0)
+        if self.autocast is not None or self.device.type == "cuda":
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=self.autocast or torch.float32,
+                            enabled=self.autocast is not None):
+            out = self.model(batch, self.to_side)
+        masks = None
+        if isinstance(out, tuple):
+            out, masks = out
+            masks = masks.float()[:, 0].clamp(0, 1).cpu().numpy()
+        faces = out.float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
+        return faces, masks
+
+
+def _face_records(config: ConvertConfig, source: FrameSource):  # noqa: ANN202
+    """Per frame, the faces to swap: from the alignments store, or found on the fly."""
+    if config.on_the_fly:
+        from faceforge.options import DEFAULT_ALIGNER, DEFAULT_DETECTOR
+        from faceforge.pipeline.faces import FaceFinder, FaceFinderConfig
+
+        finder = FaceFinder(FaceFinderConfig(DEFAULT_DETECTOR, DEFAULT_ALIGNER,
+                                             filter=list(config.filter or []),
+                                             nfilter=list(config.nfilter or []),
+                                             ref_threshold=config.ref_threshold))
+
+        def find(frame: Frame) -> list[tuple[np.ndarray, np.ndarray]]:
+            return [(f.landmarks, geometry.legacy_matrix(f.landmarks))
+                    for f in finder.find(frame.image)]
+        return find, None
+
+    path = config.alignments or default_alignments_path(config.input)
+    if not path.exists():
+        raise InputError(f"no alignments store for {config.input} at {path}",
+                         "run `faceforge extract` on it first, pass -p, or use -T to find "
+                         "faces while converting")
+    store = AlignmentsStore.open(path, "r")
+    meta = store.meta()
+    fingerprint = source_fingerprint(config.input)
+    if meta.get("source_fingerprint") not in (None, fingerprint) or meta.get(
+            "frame_count") not in (None, source.info.frame_count):
+        store.close()
+        raise InputError(
+            f"alignments store {path} belongs to another video "
+            f"({meta.get('source_path', 'unknown source')}, {meta.get('frame_count')} frames)",
+            "pass the store that `faceforge extract` made for this video with -p")
+    keep_refs = drop_refs = None
+    if config.filter or config.nfilter:
+        keep_refs, drop_refs = _reference_sets(config)
+    frames = {f.index: f for f in store.iter_frames()}
+    store.close()
+
+    def lookup(frame: Frame) -> list[tuple[np.ndarray, np.ndarray]]:
+        record = frames.get(frame.index)
+        if record is None:
+            return []
+        faces = record.faces
+        if keep_refs is not None or drop_refs is not None:
+            faces = [f for f in faces if _passes(f, frame, keep_refs, drop_refs,
+                                                 config.ref_threshold)]
+        return [(f.landmarks.astype(np.float64), f.matrix) for f in faces]
+    return lookup, frames
+
+
+def _reference_sets(config: ConvertConfig):  # noqa: ANN202
+    from faceforge.options import DEFAULT_ALIGNER, DEFAULT_DETECTOR
+    from faceforge.plugins.align import LANDMARKERS
+    from faceforge.plugins.detect import DETECTORS
+    from faceforge.plugins.identity import reference_descriptors
+
+    detector = DETECTORS.get(DEFAULT_DETECTOR)()
+    landmarker = LANDMARKERS.get(DEFAULT_ALIGNER)()
+    keep = (reference_descriptors([Path(p) for p in config.filter], detector, landmarker)
+            if config.filter else None)
+    drop = (reference_descriptors([Path(p) for p in config.nfilter], detector, landmarker)
+            if config.nfilter else None)
+    return keep, drop
+
+
+_describer = None
+
+
+def _passes(face: FaceRecord, frame: Frame, keep, drop, threshold: float) -> bool:  # noqa: ANN001
+    global _describer
+    descriptor = face.identity
+    if descriptor is None:
+        if _describer is None:
+            from faceforge.plugins.identity import FaceDescriber
+
+            _describer = FaceDescriber()
+        descriptor = _describer.describe(frame.image, [face.landmarks])[0]
+    if keep is not None and np.linalg.norm(keep - descriptor, axis=1).min() > threshold:
+        return False
+    if drop is not None and np.linalg.norm(drop - descriptor, axis=1).min() <= threshold:
+        return False
+    return True
+
+
+def _decoded(source: FrameSource, halt: threading.Event) -> Iterator[Frame]:
+    frames: queue.Queue = queue.Queue(maxsize=32)
+    end = object()
+
+    def produce() -> None:
+        try:
+            for frame in source.iter_frames():
+                while not halt.is_set():
+                    try:
+                        frames.put(frame, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if halt.is_set():
+                    return
+        except BaseException as exc:
+            frames.put(exc)
+        frames.put(end)
+
+    threading.Thread(target=produce, name="faceforge-decode", daemon=True).start()
+    while True:
+        item = frames.get()
+        if item is end:
+            return
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+
+
+def _blend_face(frame: np.ndarray, face: np.ndarray, predicted_mask: np.ndarray | None,
+                landmarks: np.ndarray, out_matrix: np.ndarray, config: ConvertConfig,
+                blend: MaskBlendConfig) -> np.ndarray:
+    size = face.shape[0]
+    if config.mask_type == "predicted":
+        if predicted_mask is None:
+            raise UsageError("this model has no learned mask",
+                             "use -M extended or components, or train with learn_mask")
+        mask = predicted_mask
+    elif config.mask_type == "none":
+        mask = np.ones((size, size), np.float32)
+    else:
+        mask = landmark_mask(landmarks, out_matrix, size, config.mask_type)
+    mask = process_mask(mask, blend, size)
+    old = warp_face(frame, out_matrix, size).astype(np.float32) / 255.0
+    if config.color not in ("none", "seamless-clone"):
+        face = adjust_color(config.color, face, old, mask)
+    if config.sharpen != "none":
+        face = sharpen(face, config.sharpen.replace("-", "_"))
+    if config.color == "seamless-clone":
+        return seamless_clone(frame, face, mask, out_matrix)
+    blended, _ = composite(frame, face, mask, out_matrix)
+    return blended
+
+
+def _scaled(image: np.ndarray, percent: int) -> np.ndarray:
+    if percent == 100:
+        return image
+    import cv2
+
+    height, width = image.shape[:2]
+    size = (max(2, round(width * percent / 100) // 2 * 2),
+            max(2, round(height * percent / 100) // 2 * 2))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if percent < 100
+                      else cv2.INTER_CUBIC)
+
+
+def convert(config: ConvertConfig, progress=None,  # noqa: ANN001
+            stop: threading.Event | None = None) -> ConvertResult:
+    """Convert one video or frame folder. Raises FaceforgeError subclasses."""
+    from faceforge.io.writers import make_writer
+
+    swapper = FaceSwapper(config.model_dir, config.swap_model, config.device)
+    source = open_source(config.input)
+    halt = threading.Event()
+    writer = None
+    try:
+        info = source.info
+        faces_for, _ = _face_records(config, source)
+        output = ensure_writable_dir(config.output)
+        writer_name = config.writer or ("ffmpeg" if info.kind == "video" else "opencv")
+        writer = make_writer(writer_name, output, info, config)
+        blend = config.blend_config()
+        stage = {"predict": 0.0, "blend": 0.0, "write": 0.0}
+        counts = {"frames": 0, "faces": 0}
+        started = time.perf_counter()
+        pending: list[tuple[Frame, list]] = []
+
+        def flush() -> None:
+            crops, owners = [], []
+            for slot, (frame, faces) in enumerate(pending):
+                for landmarks, legacy in faces:
+                    in_m, out_m = swapper.matrices(legacy, config.face_scale)
+                    crops.append(warp_face(frame.image, in_m, swapper.input_size))
+                    owners.append((slot, landmarks, out_m))
+            t0 = time.perf_counter()
+            predicted, masks = swapper.predict(crops) if crops else (None, None)
+            t1 = time.perf_counter()
+            stage["predict"] += t1 - t0
+            images = [frame.image for frame, _ in pending]
+            for k, (slot, landmarks, out_m) in enumerate(owners):
+                images[slot] = _blend_face(images[slot], predicted[k],
+                                           None if masks is None else masks[k], landmarks,
+                                           out_m, config, blend)
+            t2 = time.perf_counter()
+            stage["blend"] += t2 - t1
+            for (frame, _), image in zip(pending, images, strict=True):
+                writer.write(frame.index, _scaled(image, config.output_scale))
+            stage["write"] += time.perf_counter() - t2
+            counts["frames"] += len(pending)
+            counts["faces"] += len(owners)
+            pending.clear()
+            if progress is not None:
+                elapsed = time.perf_counter() - started
+                progress(ConvertProgress(counts["frames"], info.frame_count, counts["faces"],
+                                         counts["frames"] / elapsed if elapsed else 0.0))
+
+        skip = writer.existing_indices() if config.skip_existing else set()
+        for frame in _decoded(source, halt):
+            if stop is not None and stop.is_set():
+                raise KeyboardInterrupt
+            if frame.index in skip:
+                continue
+            if not config.in_ranges(frame.index):
+                if config.keep_unchanged:
+                    pending.append((frame, []))
+                else:
+                    continue
+            else:
+                pending.append((frame, faces_for(frame)))
+            if len(pending) >= PREDICT_BATCH_FRAMES:
+                flush()
+        if pending:
+            flush()
+        writer.close()
+        result_path = writer.path
+        writer = None
+        elapsed = time.perf_counter() - started
+        return ConvertResult(result_path, counts["frames"], counts["faces"], elapsed, stage)
+    except KeyboardInterrupt:
+        raise Interrupted(f"conversion of {config.input} stopped; no partial video was kept",
+                          "run it again (with --skip-existing for image frames to resume)"
+                          ) from None
+    finally:
+        halt.set()
+        if writer is not None:
+            writer.abort()
+        source.close()

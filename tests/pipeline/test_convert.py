@@ -1,0 +1,139 @@
+"""`faceforge convert` end to end on real footage with a briefly trained real model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from faceforge.cli import main
+from faceforge.core import geometry
+from faceforge.formats.alignments import AlignmentsStore
+from faceforge.formats.model_state import read_state
+
+pytestmark = pytest.mark.slow
+
+
+def decode(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+
+def stream_facts(path: Path) -> dict:
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        frames = sum(1 for _ in container.decode(video=0))
+        facts = {"frames": frames, "fps": float(video.average_rate),
+                 "video_s": float(video.duration * video.time_base) if video.duration else None}
+        audio = container.streams.audio
+        facts["audio_s"] = (float(audio[0].duration * audio[0].time_base)
+                            if audio and audio[0].duration else None)
+    return facts
+
+
+def convert_args(video: Path, out: Path, store: Path, model: Path, *extra: str) -> list[str]:
+    return ["convert", "-i", str(video), "-o", str(out), "-al", str(store), "-m", str(model),
+            "-L", "WARNING", *extra]
+
+
+def test_video_out_has_the_frames_rate_duration_and_audio_of_the_input(
+        video_dir, faces, tiny_model, tmp_path):
+    video = video_dir / "lp_d18.mp4"
+    store = faces["a"].parent / "a.db"
+    # The tutorial's command line, paths adapted.
+    assert main(convert_args(video, tmp_path, store, tiny_model, "-c", "avg-color", "-M",
+                             "extended", "-w", "ffmpeg", "-osc", "100", "-l", "0.4", "-j",
+                             "0")) == 0
+    outputs = list(tmp_path.glob("*.mp4"))
+    assert len(outputs) == 1 and "partial" not in outputs[0].name
+    source, result = stream_facts(video), stream_facts(outputs[0])
+    assert result["frames"] == source["frames"] == 216
+    assert result["fps"] == pytest.approx(source["fps"], rel=1e-3)
+    assert result["video_s"] == pytest.approx(216 / source["fps"], abs=1 / 30)
+    assert result["audio_s"] == pytest.approx(source["audio_s"], abs=0.1)
+
+
+def _crop_polygon(legacy: np.ndarray, state, size: int) -> np.ndarray:
+    centering = state.train_config.get("centering", "face")
+    coverage = float(state.train_config.get("coverage", 87.5)) / 100
+    matrix = geometry.aligned_matrix(legacy, size, centering, coverage)
+    corners = np.array([[0, 0], [size, 0], [size, size], [0, size]], float)
+    return geometry.transform_points(corners, geometry.invert(matrix))
+
+
+def test_pixels_outside_the_swapped_face_are_untouched(video_dir, faces, tiny_model,
+                                                        tmp_path):
+    video = video_dir / "lp_d18.mp4"
+    store_path = faces["a"].parent / "a.db"
+    assert main(convert_args(video, tmp_path, store_path, tiny_model, "-w", "opencv",
+                             "-R", "0-11")) == 0
+    written = sorted(tmp_path.glob("*.png"))
+    assert len(written) == 12
+    source = decode(video)[:12]
+    state = read_state(tiny_model)
+    with AlignmentsStore.open(store_path, "r") as store:
+        for index, path in enumerate(written):
+            out = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+            record = store.frame(index)
+            if record is None or not record.faces:
+                np.testing.assert_array_equal(out, source[index])
+                continue
+            inside = np.zeros(out.shape[:2], np.uint8)
+            for face in record.faces:
+                polygon = _crop_polygon(face.matrix, state, 64)
+                cv2.fillConvexPoly(inside, np.round(polygon).astype(np.int32), 1)
+            inside = cv2.dilate(inside, np.ones((5, 5), np.uint8))
+            outside = inside == 0
+            assert np.array_equal(out[outside], source[index][outside]), path.name
+            assert not np.array_equal(out[inside > 0], source[index][inside > 0])
+
+
+def test_frame_ranges_drop_or_keep_the_other_frames_and_keep_audio_in_sync(
+        video_dir, faces, tiny_model, tmp_path):
+    video = video_dir / "lp_d18.mp4"
+    store = faces["a"].parent / "a.db"
+    assert main(convert_args(video, tmp_path / "cut", store, tiny_model, "-R", "30-119")) == 0
+    cut = stream_facts(next((tmp_path / "cut").glob("*.mp4")))
+    assert cut["frames"] == 90
+    assert cut["audio_s"] == pytest.approx(3.0, abs=0.1)
+    assert main(convert_args(video, tmp_path / "kept", store, tiny_model, "-w", "opencv",
+                             "-R", "4-4", "-k")) == 0
+    kept = sorted((tmp_path / "kept").glob("*.png"))
+    assert len(kept) == 216
+    source = decode(video)
+    for index in (0, 3, 5, 100):
+        image = cv2.cvtColor(cv2.imread(str(kept[index])), cv2.COLOR_BGR2RGB)
+        np.testing.assert_array_equal(image, source[index])
+
+
+def test_a_folder_that_is_not_a_model(video_dir, faces, tmp_path, capsys):
+    assert main(convert_args(video_dir / "lp_d18.mp4", tmp_path / "o", faces["a"].parent /
+                             "a.db", tmp_path)) == 5
+    err = capsys.readouterr().err
+    assert "holds no faceforge model" in err and "Traceback" not in err
+
+
+def test_alignments_of_another_video_are_refused(video_dir, faces, tiny_model, tmp_path,
+                                                 capsys):
+    assert main(convert_args(video_dir / "lp_d18.mp4", tmp_path / "o", faces["b"].parent /
+                             "b.db", tiny_model)) == 3
+    err = capsys.readouterr().err
+    assert "belongs to another video" in err
+    assert not list((tmp_path / "o").glob("*.mp4")) if (tmp_path / "o").exists() else True
+
+
+def test_predicted_mask_needs_a_model_that_learned_one(video_dir, faces, tiny_model, tmp_path,
+                                                       capsys):
+    assert main(convert_args(video_dir / "lp_d18.mp4", tmp_path / "o", faces["a"].parent /
+                             "a.db", tiny_model, "-M", "predicted", "-R", "0-3")) == 2
+    assert "no learned mask" in capsys.readouterr().err
+    assert not list((tmp_path / "o").glob("*.mp4"))
+
+
+def test_on_the_fly_conversion_without_a_store(video_dir, tiny_model, tmp_path):
+    assert main(["convert", "-i", str(video_dir / "lp_d18.mp4"), "-o", str(tmp_path), "-m",
+                 str(tiny_model), "-T", "-R", "0-9", "-w", "opencv", "-L", "WARNING"]) == 0
+    assert len(list(tmp_path.glob("*.png"))) == 10
