@@ -269,15 +269,15 @@ CONVERT_OPTIONS = (
            "video to take frame rate and audio from", metavar="VIDEO", group="data"),
     Option("mask_type", ("-M", "--mask-type"), "which mask blends the new face in",
            "extended", str, CONVERT_MASK_CHOICES, group="mask"),
-    Option("mask_blur", ("--mask-blur",), "how the mask edge is softened", "gaussian", str,
+    Option("mask_blur", ("--mask-blur",), "how the mask edge is softened", "normalized", str,
            BLUR_CHOICES, group="mask"),
-    Option("mask_kernel", ("--mask-kernel",), "blur kernel size in percent of the face",
-           3.0, float, group="mask"),
+    Option("mask_kernel", ("--mask-kernel",), "blur kernel size in pixels of a 128 px face "
+           "(scaled with the face)", 3, int, group="mask"),
     Option("mask_passes", ("--mask-passes",), "blur passes", 4, int, group="mask"),
     Option("mask_threshold", ("--mask-threshold",), "mask values below this percent become "
            "0", 4.0, float, group="mask"),
     Option("erosion", ("--erosion",), "shrink (positive) or grow (negative) the mask, percent "
-           "of the face", 0.0, float, group="mask"),
+           "of its radius", 0.0, float, group="mask"),
     Option("erosion_top", ("--erosion-top",), "erode the top edge only, percent", 0.0,
            float, group="mask"),
     Option("erosion_bottom", ("--erosion-bottom",), "erode the bottom edge only, percent",

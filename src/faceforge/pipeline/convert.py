@@ -21,7 +21,7 @@ import torch
 
 from faceforge.core import geometry
 from faceforge.core.blend import MaskBlendConfig, composite, process_mask, sharpen
-from faceforge.core.color import adjust_color, seamless_clone
+from faceforge.core.color import adjust_color
 from faceforge.core.image import warp_face
 from faceforge.core.masks import landmark_mask
 from faceforge.errors import InputError, Interrupted, UsageError
@@ -47,8 +47,8 @@ class ConvertConfig:
     on_the_fly: bool = False
     reference_video: Path | None = None
     mask_type: str = "extended"
-    mask_blur: str = "gaussian"
-    mask_kernel: float = 3.0
+    mask_blur: str = "normalized"
+    mask_kernel: int = 3
     mask_passes: int = 4
     mask_threshold: float = 4.0
     erosion: float = 0.0
@@ -298,12 +298,10 @@ def _blend_face(frame: np.ndarray, face: np.ndarray, predicted_mask: np.ndarray 
         mask = landmark_mask(landmarks, out_matrix, size, config.mask_type)
     mask = process_mask(mask, blend, size)
     old = warp_face(frame, out_matrix, size).astype(np.float32) / 255.0
-    if config.color not in ("none", "seamless-clone"):
+    if config.color != "none":
         face = adjust_color(config.color, face, old, mask)
     if config.sharpen != "none":
         face = sharpen(face, config.sharpen.replace("-", "_"))
-    if config.color == "seamless-clone":
-        return seamless_clone(frame, face, mask, out_matrix)
     blended, _ = composite(frame, face, mask, out_matrix)
     return blended
 
