@@ -157,11 +157,15 @@ def test_a_frame_range_gets_the_audio_of_its_own_time_span(video_dir: Path, tmp_
     max_lag = rate // 20
     first = span_start + rate // 2 - max_lag
     reference = source_audio[first : first + rate + 2 * max_lag]
-    scores = [
-        float(np.dot(window, reference[lag : lag + len(window)])) for lag in range(2 * max_lag)
-    ]
-    lag_ms = (int(np.argmax(scores)) - max_lag) / rate * 1000
+    # Cross-correlation through the FFT: score[lag] = sum(window * reference[lag:]).
+    size = len(reference) + len(window)
+    scores = np.fft.irfft(np.fft.rfft(reference, size) * np.conj(np.fft.rfft(window, size)), size)
+    best = int(np.argmax(scores[: 2 * max_lag]))
+    lag_ms = (best - max_lag) / rate * 1000
     assert abs(lag_ms) < 2, f"audio is {lag_ms:.1f} ms out of sync"
+    matched = reference[best : best + len(window)]
+    similarity = np.dot(window, matched) / np.linalg.norm(window) / np.linalg.norm(matched)
+    assert similarity > 0.9, "the output audio is not the source's audio of that span"
 
 
 def test_skipped_frames_close_up_and_the_audio_follows(clip, tmp_path: Path) -> None:
@@ -176,6 +180,20 @@ def test_skipped_frames_close_up_and_the_audio_follows(clip, tmp_path: Path) -> 
     with av.open(str(writer.output_path)) as container:
         audio_s = sum(frame.samples for frame in container.decode(audio=0)) / 44100
     assert abs(audio_s - 1.0) < 0.05
+
+
+def test_mkv_output_copies_the_audio_and_starts_the_video_at_zero(clip, tmp_path) -> None:
+    info, _ = clip
+    gray = _gray_frames(info)
+    with open_writer("ffmpeg", info, tmp_path, {"container": "mkv"}) as writer:
+        for index in range(info.frame_count):
+            writer.write(index, gray)
+    assert writer.audio_is_copied
+    with av.open(str(writer.output_path)) as container:
+        video, audio = container.streams.video[0], container.streams.audio[0]
+        # Matroska cannot hold the AAC priming packet before 0: it must not push video later.
+        assert video.start_time == 0 and audio.codec_context.codec.canonical_name == "aac"
+        assert abs(container.duration / 1e6 - 7.2) < 1 / 30
 
 
 def test_mp3_audio_is_copied_into_mp4_as_it_is(video_dir: Path, tmp_path: Path) -> None:
@@ -211,11 +229,15 @@ def test_h265_output_decodes(clip, tmp_path: Path) -> None:
     assert streams["video"][0] == 12 and streams["video"][3] == "hevc"
 
 
-def test_a_full_disk_says_so_and_removes_the_partial_file(clip, tmp_path: Path) -> None:
+@pytest.mark.parametrize("full_file", ["partial-{pid}.mp4", "partial-{pid}-muxed.mp4"])
+def test_a_full_disk_says_so_and_removes_the_partial_files(
+    clip, tmp_path: Path, full_file: str
+) -> None:
     info, frames = clip
     writer = open_writer("ffmpeg", info, tmp_path)
-    # Every write to /dev/full fails with ENOSPC, just as a full disk would.
-    partial = tmp_path / f"lp_d18_converted.partial-{os.getpid()}.mp4"
+    # Every write to /dev/full fails with ENOSPC, just as a full disk would: first while
+    # encoding, then while muxing in the audio at close().
+    partial = tmp_path / f"lp_d18_converted.{full_file.format(pid=os.getpid())}"
     partial.symlink_to("/dev/full")
     with pytest.raises(OutputError, match="disk full") as caught:
         with writer:
@@ -324,14 +346,17 @@ def test_unknown_writer_codec_or_option_names_the_valid_ones(clip, tmp_path: Pat
     with pytest.raises(UsageError) as caught:
         open_writer("avi", info, tmp_path)
     assert "ffmpeg, gif, opencv, patch" in caught.value.one_line()
-    with pytest.raises(UsageError, match="h264, h265"):
-        open_writer("ffmpeg", info, tmp_path, {"codec": "vp9"})
-    with pytest.raises(UsageError, match="valid options are: codec, crf, preset"):
-        open_writer("ffmpeg", info, tmp_path, {"bitrate": 5})
-    with pytest.raises(UsageError, match="png, jpg, webp, tif"):
-        open_writer("opencv", info, tmp_path, {"format": "bmp"})
-    with pytest.raises(UsageError, match="crf"):
-        open_writer("ffmpeg", info, tmp_path, {"crf": 60})
+    mistakes = [
+        ("ffmpeg", {"codec": "vp9"}, "unknown codec 'vp9': choose one of: h264, h265"),
+        ("ffmpeg", {"bitrate": 5}, "bitrate: valid options are: codec, crf, preset"),
+        ("ffmpeg", {"preset": "turbo"}, "choose one of: ultrafast, superfast, veryfast"),
+        ("ffmpeg", {"crf": 60}, "crf must be a whole number from 0 to 51"),
+        ("opencv", {"format": "bmp"}, "choose one of: png, jpg, webp, tif"),
+    ]
+    for name, options, expected in mistakes:
+        with pytest.raises(UsageError) as caught:
+            open_writer(name, info, tmp_path, options)
+        assert expected in caught.value.one_line()
 
 
 def test_an_output_folder_that_is_a_file_is_refused(clip, tmp_path: Path) -> None:
@@ -339,3 +364,16 @@ def test_an_output_folder_that_is_a_file_is_refused(clip, tmp_path: Path) -> Non
     (tmp_path / "out").write_bytes(b"")
     with pytest.raises(OutputError, match="is a file"):
         open_writer("ffmpeg", info, tmp_path / "out")
+
+
+def test_an_encoder_missing_from_the_ffmpeg_build_is_a_usage_error(
+    clip, tmp_path: Path, monkeypatch
+) -> None:
+    import faceforge.io.writers as writers
+
+    info, _ = clip
+    monkeypatch.setitem(writers._ENCODERS, "h265", "libx265_not_built")
+    with pytest.raises(UsageError) as caught:
+        open_writer("ffmpeg", info, tmp_path, {"codec": "h265"})
+    assert "no libx265_not_built encoder" in caught.value.one_line()
+    assert "choose one of: h264" in caught.value.one_line()

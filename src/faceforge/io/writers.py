@@ -6,15 +6,19 @@ final name: videos and GIFs are written to `<name>.partial-<pid>.<ext>` and rena
 `close()`; each image of a sequence is written atomically. numpy, PyAV, OpenCV and Pillow are
 imported when a writer is used, so importing this module (and `faceforge.io`) stays light.
 
-Encode-only speed of the `ffmpeg` writer (libx264, CRF 18, yuv420p, RGB conversion included,
-real footage; `benchmarks/encode_speed.py`, 2-core VM with another job running), frames/s:
+Encode-only cost of the `ffmpeg` writer (libx264, CRF 18, yuv420p, RGB-to-YUV included; 2-core
+VM shared with another job; `benchmarks/encode_speed.py` has the full table), frames/s with
+CPU ms per frame in brackets, encoder threads auto:
 
-    preset      640x360 threads=1  threads=2  | 1280x720 threads=1  threads=2
-    ultrafast        ...
-    (see benchmarks/encode_speed.py for the recorded table)
+    preset       640x360          1280x720
+    ultrafast    267 ( 3.5)       78 ( 9.2)
+    veryfast     149 ( 6.7)       35 (28.1)
+    fast          83 (11.9)       18 (53.8)
+    medium        76 (13.1)       17 (59.8)
 
-`veryfast` is the default preset: it keeps H.264 well under half of the 15 frames/s budget of
-a 640x360 conversion on 2 cores, while `medium` would take most of it for little gain at CRF 18.
+A 15 frames/s conversion on 2 cores has 133 CPU-ms per frame in all. `veryfast`, the default,
+takes about 5 % of that at 640x360 and 20 % at 1280x720; `medium` would take 42 % at 720p for
+files barely smaller at CRF 18.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import logging
 import os
 import re
 from abc import ABC, abstractmethod
+from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 from fractions import Fraction
@@ -130,15 +135,7 @@ class FrameWriter(ABC):
         try:
             self._write(index, image_rgb)
         except BaseException as exc:
-            self.abort()
-            if _is_disk_full(exc):
-                raise OutputError(
-                    f"disk full while writing {self.describe_output()}; partial output removed",
-                    hint="free some space on that disk or choose an output folder on another "
-                    "disk",
-                ) from exc
-            if isinstance(exc, OSError) and not isinstance(exc, OutputError):
-                raise _output_error("writing", self.out_dir, exc) from exc
+            self._fail("writing", exc)
             raise
         self._last_index = index
         self.frames_written += 1
@@ -150,16 +147,7 @@ class FrameWriter(ABC):
         try:
             self._close()
         except BaseException as exc:
-            self.abort()
-            if _is_disk_full(exc):
-                raise OutputError(
-                    f"disk full while finishing {self.describe_output()}; partial output "
-                    "removed",
-                    hint="free some space on that disk or choose an output folder on another "
-                    "disk",
-                ) from exc
-            if isinstance(exc, OSError) and not isinstance(exc, OutputError):
-                raise _output_error("finishing", self.out_dir, exc) from exc
+            self._fail("finishing", exc)
             raise
         self._finished = True
 
@@ -173,6 +161,18 @@ class FrameWriter(ABC):
     def describe_output(self) -> str:
         """The output for messages: a file or a file name pattern."""
         return str(self.out_dir)
+
+    def _fail(self, action: str, exc: BaseException) -> None:
+        """Remove the partial output, then raise OS errors as `OutputError` (the caller
+        re-raises anything else, Ctrl-C included, as it is)."""
+        self.abort()
+        if _is_disk_full(exc):
+            raise OutputError(
+                f"disk full while {action} {self.describe_output()}; partial output removed",
+                hint="free some space on that disk or choose an output folder on another disk",
+            ) from exc
+        if isinstance(exc, OSError):
+            raise _output_error(action, Path(self.describe_output()), exc) from exc
 
     def __enter__(self) -> FrameWriter:
         return self
@@ -249,16 +249,19 @@ _PRESETS = (
 )
 _PIXEL_FORMATS = ("yuv420p", "yuv422p", "yuv444p")
 _AUDIO_BIT_RATE = 192_000  # a re-encode should not be audibly worse than a typical source
-_IMAGE_SOURCE_FPS = 25.0  # image folders have no rate; 25 is what Faceswap uses too
+_IMAGE_SOURCE_FPS = 25.0  # image folders have no rate; FFmpeg reads image sequences at 25 too
 
 
 @dataclass(frozen=True)
 class FFmpegOptions:
     """Options of the `ffmpeg` writer.
 
-    crf None means the codec's default (18 for h264, 23 for h265: visually transparent for
-    both). threads 0 lets the encoder choose; `fps` overrides the source's frame rate (image
-    folders have none, and get 25).
+    crf None means the codec's default here: 18 for h264, 23 for h265 (x265's own default
+    is 28). On tears_of_steel_clip at 640x360, veryfast, those give 38.7 dB (h264) and 36.2 dB
+    (h265) mean RGB PSNR, the h265 file 30 % smaller. threads 0 lets x264/x265 choose: they then
+    encode in their own threads, so `write()` returns while the frame is still being encoded
+    and the caller's next frame overlaps it, for the same CPU time. `fps` overrides the
+    source's frame rate (image folders have none, and get 25).
     """
 
     codec: str = "h264"
@@ -347,7 +350,8 @@ class FFmpegWriter(FrameWriter):
       silence.
 
     A variable-frame-rate source comes out at its average rate: same frame count and length,
-    with frames evenly spaced.
+    with frames evenly spaced. Only the first audio stream is used. An existing file under the
+    final name is replaced by `close()`.
     """
 
     name = "ffmpeg"
@@ -362,7 +366,12 @@ class FFmpegWriter(FrameWriter):
         self._check_encoder()
         self.rate = _source_rate(info, opts.fps)
         self.output_path = self.out_dir / f"{info.stem}_converted.{opts.container}"
-        self._video_path = _partial_name(self.output_path)
+        self._with_audio = info.kind == "video" and info.has_audio
+        # With audio, the encoded video is muxed again by close(); that first file is always
+        # MP4, whose demuxer returns every packet's decoding time (Matroska's leaves some out,
+        # and they are needed to copy the packets).
+        self._video_format = "mp4" if self._with_audio else opts.container
+        self._video_path = _partial_name(self.output_path.with_suffix(f".{self._video_format}"))
         self._muxed_path: Path | None = None
         self._container: av.container.OutputContainer | None = None
         self._stream: Any = None
@@ -374,12 +383,22 @@ class FFmpegWriter(FrameWriter):
     def describe_output(self) -> str:
         return str(self.output_path)
 
+    def _fail(self, action: str, exc: BaseException) -> None:
+        import av
+
+        super()._fail(action, exc)
+        if isinstance(exc, av.error.FFmpegError):
+            raise OutputError(
+                f"FFmpeg failed while {action} {self.output_path}: {exc}; partial output removed",
+                hint="try another codec, pixel format or container (mkv takes the most)",
+            ) from exc
+
     def _check_encoder(self) -> None:
         import av
 
         try:
             av.codec.Codec(self.encoder_name, "w")
-        except av.error.FFmpegError:  # pragma: no cover - depends on the FFmpeg build
+        except (av.codec.codec.UnknownCodecError, av.error.FFmpegError):
             available = [
                 codec
                 for codec, encoder in _ENCODERS.items()
@@ -397,14 +416,14 @@ class FFmpegWriter(FrameWriter):
 
         opts: FFmpegOptions = self.options
         container_options = {}
-        if opts.container == "mp4" and not self.info.has_audio:
+        if opts.container == "mp4" and not self._with_audio:
             # Index first, so the file starts playing before it is fully downloaded. With audio
             # the second (muxing) pass does this instead.
             container_options["movflags"] = "+faststart"
         container = av.open(
             str(self._video_path),
             mode="w",
-            format=_CONTAINER_FORMATS[opts.container],
+            format=_CONTAINER_FORMATS[self._video_format],
             options=container_options,
         )
         self._container = container
@@ -480,7 +499,7 @@ class FFmpegWriter(FrameWriter):
             self._container.mux(packet)
         self._container.close()
         self._container = None
-        if self.info.kind == "video" and self.info.has_audio:
+        if self._with_audio:
             self._muxed_path = self._video_path.with_name(
                 f"{self.output_path.stem}.partial-{os.getpid()}-muxed{self.output_path.suffix}"
             )
@@ -532,7 +551,9 @@ class FFmpegWriter(FrameWriter):
                 copy = self.audio_is_copied and audio_codec in _COPYABLE_AUDIO[opts.container]
                 if copy:
                     audio_out = output.add_stream_from_template(audio_in)
-                    audio_packets = _copied_audio(source, audio_in, shift_s)
+                    audio_packets = _copied_audio(
+                        source, audio_in, shift_s, preroll=opts.container == "mp4"
+                    )
                 else:
                     audio_out, audio_packets = self._cut_audio(source, audio_in, output, shift_s)
                 log.info(
@@ -578,17 +599,23 @@ class FFmpegWriter(FrameWriter):
         def packets() -> Iterator[Any]:
             resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
             joined = _AudioJoiner(stream, rate, layout, total_samples)
+            # Source time of the next resampled sample: chunks are contiguous, and counting
+            # them does not depend on the resampler passing timestamps through.
+            clock_s: float | None = None
             try:
-                decoded = source.decode(audio_in)
-                for frame in decoded:
-                    if frame.pts is None:
-                        continue
+                for frame in source.decode(audio_in):
+                    if clock_s is None:
+                        if frame.time is None:
+                            continue
+                        clock_s = float(frame.time)
                     for chunk in resampler.resample(frame):
-                        yield from joined.add_chunk(chunk, spans, self.rate)
-                    if frame.time is not None and frame.time > spans[-1][1]:
+                        yield from joined.add_chunk(chunk.to_ndarray(), clock_s, spans, self.rate)
+                        clock_s += chunk.samples / rate
+                    if clock_s > spans[-1][1]:
                         break  # past the last span: the rest of the file is not needed
                 for chunk in resampler.resample(None):
-                    yield from joined.add_chunk(chunk, spans, self.rate)
+                    if clock_s is not None:
+                        yield from joined.add_chunk(chunk.to_ndarray(), clock_s, spans, self.rate)
             except av.error.FFmpegError as exc:
                 # Damaged audio should not cost the user a finished video: keep what decoded
                 # and fill the rest with silence.
@@ -605,29 +632,33 @@ def _packet_time(packet: Any) -> float:
 
 def _video_packets(container: av.container.InputContainer, stream: Any) -> Iterator[Any]:
     for packet in container.demux(stream):
-        if packet.dts is not None:  # the demuxer's empty flush packet
+        if packet.size:  # not the demuxer's empty flush packet
             yield packet
 
 
 def _copied_audio(
-    source: av.container.InputContainer, stream: Any, shift_s: float
+    source: av.container.InputContainer, stream: Any, shift_s: float, preroll: bool
 ) -> Iterator[Any]:
     """The source's audio packets, unchanged but moved so that the first video frame is at 0.
 
-    One packet before the video's start is kept: AAC and MP3 decoders need the packet before
-    to decode the next one cleanly (encoder priming, overlapping windows), and the MP4 muxer
-    hides the part before 0 with an edit list.
+    With `preroll`, one packet before the video's start is kept: AAC and MP3 decoders need the
+    packet before to decode the next one cleanly (encoder priming, overlapping windows), and
+    the MP4 muxer hides the part before 0 with an edit list. Matroska has no edit lists: its
+    muxer would move every stream later instead, so there nothing before 0 is kept.
     """
     shift = round(shift_s / stream.time_base) if stream.time_base else 0
     for packet in source.demux(stream):
-        if packet.dts is None:
+        if not packet.size:
             continue
         duration = packet.duration or 0
-        if packet.pts is not None and packet.pts + 2 * duration <= shift:
+        start = packet.pts if packet.pts is not None else packet.dts
+        if start is not None and start + (2 if preroll else 1) * duration <= shift:
+            continue
+        if not preroll and start is not None and start < shift:
             continue
         if shift:
             packet.pts = None if packet.pts is None else packet.pts - shift
-            packet.dts = packet.dts - shift
+            packet.dts = None if packet.dts is None else packet.dts - shift
         yield packet
 
 
@@ -645,6 +676,7 @@ class _AudioJoiner:
         self.layout = layout
         self.total = total_samples
         self.position = 0  # output samples handed to the encoder so far
+        self._span_ends: list[float] | None = None
 
     def _encode(self, samples: np.ndarray) -> Iterator[Any]:
         import av
@@ -671,17 +703,24 @@ class _AudioJoiner:
             count -= step
 
     def add_chunk(
-        self, chunk: Any, spans: list[tuple[float, float, int]], video_rate: Fraction
+        self,
+        samples: np.ndarray,
+        start_s: float,
+        spans: list[tuple[float, float, int]],
+        video_rate: Fraction,
     ) -> Iterator[Any]:
-        if chunk.pts is None:
-            return
-        samples = chunk.to_ndarray()
-        start_s = float(chunk.pts * chunk.time_base)
+        """Place the parts of `samples` (channels x n, first one at source time `start_s`)
+        that fall in the spans of written frames; yield the packets that makes."""
         count = samples.shape[1]
         end_s = start_s + count / self.rate
-        for span_start, span_end, out_frame in spans:
-            if span_end <= start_s or span_start >= end_s:
-                continue
+        if self._span_ends is None:
+            self._span_ends = [span[1] for span in spans]
+        # Spans are in source order; start at the first one that ends after this chunk starts
+        # (frames skipped one by one make thousands of spans).
+        for number in range(bisect_right(self._span_ends, start_s), len(spans)):
+            span_start, span_end, out_frame = spans[number]
+            if span_start >= end_s:
+                break
             first = max(0, round((span_start - start_s) * self.rate))
             last = min(count, round((span_end - start_s) * self.rate))
             if last <= first:
@@ -957,6 +996,8 @@ class PatchWriter(FrameWriter):
 
     def write_patches(self, index: int, patches: Sequence[FacePatch]) -> None:
         """Write the swapped faces of the frame with source index `index`."""
+        if self._finished:
+            raise ValueError(f"patch writer for {self.info.stem} is already closed")
         if index <= self._last_index:
             raise ValueError(f"frame {index} arrived after frame {self._last_index}")
         try:

@@ -318,10 +318,56 @@ def _scaled(image: np.ndarray, percent: int) -> np.ndarray:
                       else cv2.INTER_CUBIC)
 
 
+def _writer_info(config: ConvertConfig, info):  # noqa: ANN001, ANN202 - SourceInfo
+    """What the writer should know of the source: a frame folder borrows the reference video's
+    frame rate and audio (`-r`)."""
+    import dataclasses
+
+    if info.kind == "video" or config.reference_video is None:
+        return info
+    with open_source(config.reference_video) as reference:
+        ref = reference.info
+    return dataclasses.replace(ref, width=info.width, height=info.height,
+                               frame_count=info.frame_count, stem=info.stem)
+
+
+def _writer_options(config: ConvertConfig, writer: str) -> dict:
+    if writer == "ffmpeg":
+        options = {"codec": config.codec}
+        if config.crf is not None:
+            options["crf"] = config.crf
+        if config.preset is not None:
+            options["preset"] = config.preset
+        return options
+    if writer == "opencv":
+        return {"format": config.image_format}
+    return {}
+
+
+def _check_output(writer, name: str, output: Path, info, config: ConvertConfig) -> set[int]:  # noqa: ANN001
+    """Refuse to overwrite earlier results silently; returns frames to skip on resume."""
+    from faceforge.errors import OutputError
+    from faceforge.io.writers import existing_indices
+
+    target = getattr(writer, "output_path", None)
+    if target is not None and Path(target).exists():
+        writer.abort()
+        raise OutputError(f"{target} already exists",
+                          "delete it or choose another output folder with -o")
+    if name == "opencv":
+        done = existing_indices(output, info.stem, config.image_format)
+        if done and not config.skip_existing:
+            writer.abort()
+            raise OutputError(f"{output} already holds {len(done)} converted frames",
+                              "pass --skip-existing to resume, or choose another -o")
+        return done if config.skip_existing else set()
+    return set()
+
+
 def convert(config: ConvertConfig, progress=None,  # noqa: ANN001
             stop: threading.Event | None = None) -> ConvertResult:
     """Convert one video or frame folder. Raises FaceforgeError subclasses."""
-    from faceforge.io.writers import make_writer
+    from faceforge.io.writers import FacePatch, open_writer
 
     swapper = FaceSwapper(config.model_dir, config.swap_model, config.device)
     source = open_source(config.input)
@@ -332,12 +378,17 @@ def convert(config: ConvertConfig, progress=None,  # noqa: ANN001
         faces_for, _ = _face_records(config, source)
         output = ensure_writable_dir(config.output)
         writer_name = config.writer or ("ffmpeg" if info.kind == "video" else "opencv")
-        writer = make_writer(writer_name, output, info, config)
+        writer_info = _writer_info(config, info)
+        writer = open_writer(writer_name, writer_info, output, _writer_options(config,
+                                                                             writer_name))
+        skip = _check_output(writer, writer_name, output, writer_info, config)
         blend = config.blend_config()
         stage = {"predict": 0.0, "blend": 0.0, "write": 0.0}
         counts = {"frames": 0, "faces": 0}
         started = time.perf_counter()
         pending: list[tuple[Frame, list]] = []
+
+        patches = writer.accepts == "patches"
 
         def flush() -> None:
             crops, owners = [], []
@@ -350,15 +401,24 @@ def convert(config: ConvertConfig, progress=None,  # noqa: ANN001
             predicted, masks = swapper.predict(crops) if crops else (None, None)
             t1 = time.perf_counter()
             stage["predict"] += t1 - t0
-            images = [frame.image for frame, _ in pending]
-            for k, (slot, landmarks, out_m) in enumerate(owners):
-                images[slot] = _blend_face(images[slot], predicted[k],
-                                           None if masks is None else masks[k], landmarks,
-                                           out_m, config, blend)
-            t2 = time.perf_counter()
-            stage["blend"] += t2 - t1
-            for (frame, _), image in zip(pending, images, strict=True):
-                writer.write(frame.index, _scaled(image, config.output_scale))
+            if patches:
+                per_frame: dict[int, list] = {slot: [] for slot in range(len(pending))}
+                for k, (slot, _, out_m) in enumerate(owners):
+                    face = (predicted[k] * 255).round().astype(np.uint8)
+                    per_frame[slot].append(FacePatch(face, out_m, len(per_frame[slot])))
+                t2 = time.perf_counter()
+                for slot, (frame, _) in enumerate(pending):
+                    writer.write_patches(frame.index, per_frame[slot])
+            else:
+                images = [frame.image for frame, _ in pending]
+                for k, (slot, landmarks, out_m) in enumerate(owners):
+                    images[slot] = _blend_face(images[slot], predicted[k],
+                                               None if masks is None else masks[k], landmarks,
+                                               out_m, config, blend)
+                t2 = time.perf_counter()
+                stage["blend"] += t2 - t1
+                for (frame, _), image in zip(pending, images, strict=True):
+                    writer.write(frame.index, _scaled(image, config.output_scale))
             stage["write"] += time.perf_counter() - t2
             counts["frames"] += len(pending)
             counts["faces"] += len(owners)
@@ -368,7 +428,6 @@ def convert(config: ConvertConfig, progress=None,  # noqa: ANN001
                 progress(ConvertProgress(counts["frames"], info.frame_count, counts["faces"],
                                          counts["frames"] / elapsed if elapsed else 0.0))
 
-        skip = writer.existing_indices() if config.skip_existing else set()
         for frame in _decoded(source, halt):
             if stop is not None and stop.is_set():
                 raise KeyboardInterrupt
@@ -386,7 +445,7 @@ def convert(config: ConvertConfig, progress=None,  # noqa: ANN001
         if pending:
             flush()
         writer.close()
-        result_path = writer.path
+        result_path = getattr(writer, "output_path", output)
         writer = None
         elapsed = time.perf_counter() - started
         return ConvertResult(result_path, counts["frames"], counts["faces"], elapsed, stage)
