@@ -4,6 +4,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 
 def _modules_after(statement: str) -> set[str]:
     code = f"import sys; {statement}; print('\\n'.join(sys.modules))"
@@ -31,14 +33,16 @@ def test_help_answers_quickly_and_lists_the_commands():
     assert elapsed < 1.0, f"--help took {elapsed:.2f} s"
 
 
-def test_extract_help_shows_every_option_with_its_default():
-    from faceforge.options import EXTRACT_OPTIONS
+@pytest.mark.parametrize("command", ["extract", "train", "convert"])
+def test_command_help_shows_every_option_with_its_default(command):
+    from faceforge import options
 
-    proc = subprocess.run([sys.executable, "-m", "faceforge.cli", "extract", "--help"],
+    specs = getattr(options, f"{command.upper()}_OPTIONS")
+    proc = subprocess.run([sys.executable, "-m", "faceforge.cli", command, "--help"],
                           capture_output=True, text=True)
     assert proc.returncode == 0
     text = " ".join(proc.stdout.split())
-    for option in EXTRACT_OPTIONS:
+    for option in specs:
         assert option.flags[0] in proc.stdout
         if option.default not in (None, [], ()) and option.action != "store_true":
             assert f"(default: {option.default})" in text, option.dest

@@ -137,3 +137,21 @@ def test_on_the_fly_conversion_without_a_store(video_dir, tiny_model, tmp_path):
     assert main(["convert", "-i", str(video_dir / "lp_d18.mp4"), "-o", str(tmp_path), "-m",
                  str(tiny_model), "-T", "-R", "0-9", "-w", "opencv", "-L", "WARNING"]) == 0
     assert len(list(tmp_path.glob("*.png"))) == 10
+
+
+def test_mask_modes_change_nested_areas(video_dir, faces, tiny_model, tmp_path):
+    """components ⊂ extended (which adds the forehead) ⊂ none (the whole crop)."""
+    video = video_dir / "lp_d18.mp4"
+    store = faces["a"].parent / "a.db"
+    source = decode(video)[0]
+    changed = {}
+    for mode in ("components", "extended", "none"):
+        out = tmp_path / mode
+        assert main(convert_args(video, out, store, tiny_model, "-w", "opencv", "-R", "0-0",
+                                 "-M", mode, "--mask-blur", "none", "-c", "none")) == 0
+        image = cv2.cvtColor(cv2.imread(str(next(out.glob("*.png")))), cv2.COLOR_BGR2RGB)
+        changed[mode] = np.any(image != source, axis=2)
+    assert changed["components"].sum() < changed["extended"].sum() < changed["none"].sum()
+    # Nested: hardly any pixel changes under a smaller mask but not under the larger one.
+    assert (changed["components"] & ~changed["extended"]).mean() < 0.001
+    assert (changed["extended"] & ~changed["none"]).mean() < 0.001
