@@ -319,7 +319,8 @@ CONVERT_OPTIONS = (
            action="append", metavar="IMAGE", group="frames"),
     Option("ref_threshold", ("-l", "--ref-threshold"), "identity distance threshold for "
            "-f/-n", 0.6, float, group="frames"),
-    Option("jobs", ("-j", "--jobs"), "worker threads for blending (0: automatic)", 0, int,
+    Option("jobs", ("-j", "--jobs"), "accepted for Faceswap compatibility: faceforge always "
+           "overlaps decoding, prediction/blending and encoding on its own threads", 0, int,
            group="output"),
     Option("skip_existing", ("--skip-existing",), "opencv writer: keep frames already in the "
            "output folder and convert the rest", action="store_true", group="output"),
