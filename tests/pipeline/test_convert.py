@@ -64,6 +64,19 @@ def _crop_polygon(legacy: np.ndarray, state, size: int) -> np.ndarray:
     return geometry.transform_points(corners, geometry.invert(matrix))
 
 
+def _blend_mask_in_frame(face, state, frame_shape) -> np.ndarray:
+    """The processed extended mask convert blends with, warped into the frame."""
+    from faceforge.core.blend import MaskBlendConfig, process_mask, warp_mask_to_frame
+    from faceforge.core.masks import landmark_mask
+
+    centering = state.train_config.get("centering", "face")
+    coverage = float(state.train_config.get("coverage", 87.5)) / 100
+    matrix = geometry.aligned_matrix(face.matrix, 64, centering, coverage)
+    mask = process_mask(landmark_mask(face.landmarks, matrix, 64, "extended"),
+                        MaskBlendConfig(), 64)
+    return warp_mask_to_frame(mask, matrix, frame_shape)
+
+
 def test_pixels_outside_the_swapped_face_are_untouched(video_dir, faces, tiny_model,
                                                         tmp_path):
     video = video_dir / "lp_d18.mp4"
@@ -89,6 +102,12 @@ def test_pixels_outside_the_swapped_face_are_untouched(video_dir, faces, tiny_mo
             outside = inside == 0
             assert np.array_equal(out[outside], source[index][outside]), path.name
             assert not np.array_equal(out[inside > 0], source[index][inside > 0])
+            # Stricter: outside the blended mask itself (dilated by 2 px) nothing changed.
+            covered = np.zeros(out.shape[:2], bool)
+            for face in record.faces:
+                covered |= _blend_mask_in_frame(face, state, out.shape) > 0
+            covered = cv2.dilate(covered.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+            assert np.array_equal(out[~covered], source[index][~covered]), path.name
 
 
 def test_frame_ranges_drop_or_keep_the_other_frames_and_keep_audio_in_sync(
@@ -155,3 +174,80 @@ def test_mask_modes_change_nested_areas(video_dir, faces, tiny_model, tmp_path):
     # Nested: hardly any pixel changes under a smaller mask but not under the larger one.
     assert (changed["components"] & ~changed["extended"]).mean() < 0.001
     assert (changed["extended"] & ~changed["none"]).mean() < 0.001
+
+
+def test_an_existing_result_is_not_overwritten(video_dir, faces, tiny_model, tmp_path,
+                                               capsys):
+    video = video_dir / "lp_d18.mp4"
+    store = faces["a"].parent / "a.db"
+    assert main(convert_args(video, tmp_path, store, tiny_model, "-R", "0-4")) == 0
+    result = next(tmp_path.glob("*.mp4"))
+    before = result.read_bytes()
+    capsys.readouterr()
+    assert main(convert_args(video, tmp_path, store, tiny_model, "-R", "0-9")) == 4
+    assert "already exists" in capsys.readouterr().err
+    assert result.read_bytes() == before
+
+
+def test_skip_existing_resumes_image_frames(video_dir, faces, tiny_model, tmp_path, capsys):
+    video = video_dir / "lp_d18.mp4"
+    store = faces["a"].parent / "a.db"
+    assert main(convert_args(video, tmp_path, store, tiny_model, "-w", "opencv", "-R",
+                             "0-5")) == 0
+    first = {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("*.png")}
+    capsys.readouterr()
+    assert main(convert_args(video, tmp_path, store, tiny_model, "-w", "opencv", "-R",
+                             "0-9")) == 4, "refuses without --skip-existing"
+    assert main(convert_args(video, tmp_path, store, tiny_model, "-w", "opencv", "-R", "0-9",
+                             "--skip-existing")) == 0
+    now = {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("*.png")}
+    assert len(now) == 10
+    assert all(now[name] == stamp for name, stamp in first.items()), "old frames kept"
+
+
+def test_ctrl_c_leaves_no_video_under_the_final_name(video_dir, faces, tiny_model, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "faceforge.cli", *convert_args(
+        video_dir / "lp_d18.mp4", out, faces["a"].parent / "a.db", tiny_model)]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(out.glob("*partial*")):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert not list(out.glob("*")), "nothing partial or final is left"
+
+
+def test_swap_direction_and_output_scale(video_dir, faces, tiny_model, tmp_path):
+    video = video_dir / "lp_d18.mp4"
+    store = faces["a"].parent / "a.db"
+    for name, extra in (("ab", ()), ("ba", ("-s",))):
+        assert main(convert_args(video, tmp_path / name, store, tiny_model, "-w", "opencv",
+                                 "-R", "0-0", "-osc", "50", *extra)) == 0
+    ab = cv2.imread(str(next((tmp_path / "ab").glob("*.png"))))
+    ba = cv2.imread(str(next((tmp_path / "ba").glob("*.png"))))
+    assert ab.shape == ba.shape == (240, 240, 3)
+    assert not np.array_equal(ab, ba), "-s uses the other decoder"
+
+
+def test_frame_folder_takes_rate_and_audio_from_a_reference_video(video_dir, faces, tiny_model,
+                                                                  tmp_path):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for index, image in enumerate(decode(video_dir / "lp_d18.mp4")[:30]):
+        cv2.imwrite(str(frames / f"frame_{index:04d}.png"), cv2.cvtColor(image,
+                                                                        cv2.COLOR_RGB2BGR))
+    assert main(["convert", "-i", str(frames), "-o", str(tmp_path / "out"), "-m",
+                 str(tiny_model), "-T", "-w", "ffmpeg", "-r", str(video_dir / "lp_d18.mp4"),
+                 "-L", "WARNING"]) == 0
+    facts = stream_facts(next((tmp_path / "out").glob("*.mp4")))
+    assert facts["frames"] == 30 and facts["fps"] == pytest.approx(30.0)
+    assert facts["audio_s"] == pytest.approx(1.0, abs=0.1)

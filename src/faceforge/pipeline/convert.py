@@ -320,15 +320,15 @@ def _scaled(image: np.ndarray, percent: int) -> np.ndarray:
 
 def _writer_info(config: ConvertConfig, info):  # noqa: ANN001, ANN202 - SourceInfo
     """What the writer should know of the source: a frame folder borrows the reference video's
-    frame rate and audio (`-r`)."""
+    frame rate and audio (`-r`). Frame i of the folder stands for frame i of the reference, so
+    the reference's frame count stays: the audio is then cut to the frames the folder has."""
     import dataclasses
 
     if info.kind == "video" or config.reference_video is None:
         return info
     with open_source(config.reference_video) as reference:
         ref = reference.info
-    return dataclasses.replace(ref, width=info.width, height=info.height,
-                               frame_count=info.frame_count, stem=info.stem)
+    return dataclasses.replace(ref, width=info.width, height=info.height, stem=info.stem)
 
 
 def _writer_options(config: ConvertConfig, writer: str) -> dict:
