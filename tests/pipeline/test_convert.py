@@ -251,3 +251,22 @@ def test_frame_folder_takes_rate_and_audio_from_a_reference_video(video_dir, fac
     facts = stream_facts(next((tmp_path / "out").glob("*.mp4")))
     assert facts["frames"] == 30 and facts["fps"] == pytest.approx(30.0)
     assert facts["audio_s"] == pytest.approx(1.0, abs=0.1)
+
+
+def test_reference_photo_filters_and_face_scale(video_dir, faces, tiny_model, tmp_path):
+    video = video_dir / "lp_d18.mp4"
+    store = faces["a"].parent / "a.db"
+    source = decode(video)[0]
+    photo = tmp_path / "a_person.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(decode(video)[100], cv2.COLOR_RGB2BGR))
+    results = {}
+    for name, extra in (("keep", ("-f", str(photo))), ("drop", ("-n", str(photo))),
+                        ("scaled", ("-S", "10"))):
+        out = tmp_path / name
+        assert main(convert_args(video, out, store, tiny_model, "-w", "opencv", "-R", "0-0",
+                                 *extra)) == 0
+        results[name] = cv2.cvtColor(cv2.imread(str(next(out.glob("*.png")))),
+                                     cv2.COLOR_BGR2RGB)
+    assert not np.array_equal(results["keep"], source), "the filtered-in person is swapped"
+    np.testing.assert_array_equal(results["drop"], source)
+    assert not np.array_equal(results["scaled"], results["keep"])
