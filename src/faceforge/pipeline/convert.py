@@ -13,6 +13,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -373,6 +374,7 @@ def convert(config: ConvertConfig, progress=None,  # noqa: ANN001
     source = open_source(config.input)
     halt = threading.Event()
     writer = None
+    blender = None
     try:
         info = source.info
         faces_for, _ = _face_records(config, source)
@@ -389,6 +391,36 @@ def convert(config: ConvertConfig, progress=None,  # noqa: ANN001
         pending: list[tuple[Frame, list]] = []
 
         patches = writer.accepts == "patches"
+        blender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faceforge-blend")
+        in_flight: list = []
+
+        def finish(batch: list, predicted, masks, owners: list, t1: float) -> None:  # noqa: ANN001
+            """Blend and write one predicted batch (on the blend thread, in order)."""
+            if patches:
+                per_frame: dict[int, list] = {slot: [] for slot in range(len(batch))}
+                for k, (slot, _, out_m) in enumerate(owners):
+                    face = (predicted[k] * 255).round().astype(np.uint8)
+                    per_frame[slot].append(FacePatch(face, out_m, len(per_frame[slot])))
+                t2 = time.perf_counter()
+                for slot, (frame, _) in enumerate(batch):
+                    writer.write_patches(frame.index, per_frame[slot])
+            else:
+                images = [frame.image for frame, _ in batch]
+                for k, (slot, landmarks, out_m) in enumerate(owners):
+                    images[slot] = _blend_face(images[slot], predicted[k],
+                                               None if masks is None else masks[k], landmarks,
+                                               out_m, config, blend)
+                t2 = time.perf_counter()
+                stage["blend"] += t2 - t1
+                for (frame, _), image in zip(batch, images, strict=True):
+                    writer.write(frame.index, _scaled(image, config.output_scale))
+            stage["write"] += time.perf_counter() - t2
+            counts["frames"] += len(batch)
+            counts["faces"] += len(owners)
+            if progress is not None:
+                elapsed = time.perf_counter() - started
+                progress(ConvertProgress(counts["frames"], info.frame_count, counts["faces"],
+                                         counts["frames"] / elapsed if elapsed else 0.0))
 
         def flush() -> None:
             crops, owners = [], []
@@ -401,32 +433,12 @@ def convert(config: ConvertConfig, progress=None,  # noqa: ANN001
             predicted, masks = swapper.predict(crops) if crops else (None, None)
             t1 = time.perf_counter()
             stage["predict"] += t1 - t0
-            if patches:
-                per_frame: dict[int, list] = {slot: [] for slot in range(len(pending))}
-                for k, (slot, _, out_m) in enumerate(owners):
-                    face = (predicted[k] * 255).round().astype(np.uint8)
-                    per_frame[slot].append(FacePatch(face, out_m, len(per_frame[slot])))
-                t2 = time.perf_counter()
-                for slot, (frame, _) in enumerate(pending):
-                    writer.write_patches(frame.index, per_frame[slot])
-            else:
-                images = [frame.image for frame, _ in pending]
-                for k, (slot, landmarks, out_m) in enumerate(owners):
-                    images[slot] = _blend_face(images[slot], predicted[k],
-                                               None if masks is None else masks[k], landmarks,
-                                               out_m, config, blend)
-                t2 = time.perf_counter()
-                stage["blend"] += t2 - t1
-                for (frame, _), image in zip(pending, images, strict=True):
-                    writer.write(frame.index, _scaled(image, config.output_scale))
-            stage["write"] += time.perf_counter() - t2
-            counts["frames"] += len(pending)
-            counts["faces"] += len(owners)
+            # Blend and write this batch while the next one is decoded and predicted.
+            in_flight.append(blender.submit(finish, list(pending), predicted, masks, owners,
+                                            t1))
             pending.clear()
-            if progress is not None:
-                elapsed = time.perf_counter() - started
-                progress(ConvertProgress(counts["frames"], info.frame_count, counts["faces"],
-                                         counts["frames"] / elapsed if elapsed else 0.0))
+            while len(in_flight) > 2 or (in_flight and in_flight[0].done()):
+                in_flight.pop(0).result()
 
         for frame in _decoded(source, halt):
             if stop is not None and stop.is_set():
@@ -444,6 +456,9 @@ def convert(config: ConvertConfig, progress=None,  # noqa: ANN001
                 flush()
         if pending:
             flush()
+        for future in in_flight:
+            future.result()
+        blender.shutdown()
         writer.close()
         result_path = getattr(writer, "output_path", output)
         writer = None
@@ -455,6 +470,8 @@ def convert(config: ConvertConfig, progress=None,  # noqa: ANN001
                           ) from None
     finally:
         halt.set()
+        if blender is not None:
+            blender.shutdown(wait=True, cancel_futures=True)
         if writer is not None:
             writer.abort()
         source.close()
