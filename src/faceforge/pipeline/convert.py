@@ -9,10 +9,8 @@ in the writer, so reading, predicting/blending and writing overlap.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +26,7 @@ from faceforge.core.masks import landmark_mask
 from faceforge.errors import InputError, Interrupted, UsageError
 from faceforge.formats.alignments import AlignmentsStore, FaceRecord, default_alignments_path
 from faceforge.io import Frame, FrameSource, open_source, source_fingerprint
+from faceforge.io.background import background_frames
 from faceforge.io.files import ensure_writable_dir
 from faceforge.pipeline.checkpoint import load_trained_model
 from faceforge.pipeline.train import choose_autocast
@@ -255,35 +254,6 @@ def _passes(face: FaceRecord, frame: Frame, keep, drop, threshold: float) -> boo
     return True
 
 
-def _decoded(source: FrameSource, halt: threading.Event) -> Iterator[Frame]:
-    frames: queue.Queue = queue.Queue(maxsize=32)
-    end = object()
-
-    def produce() -> None:
-        try:
-            for frame in source.iter_frames():
-                while not halt.is_set():
-                    try:
-                        frames.put(frame, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if halt.is_set():
-                    return
-        except BaseException as exc:
-            frames.put(exc)
-        frames.put(end)
-
-    threading.Thread(target=produce, name="faceforge-decode", daemon=True).start()
-    while True:
-        item = frames.get()
-        if item is end:
-            return
-        if isinstance(item, BaseException):
-            raise item
-        yield item
-
-
 def _blend_face(frame: np.ndarray, face: np.ndarray, predicted_mask: np.ndarray | None,
                 landmarks: np.ndarray, out_matrix: np.ndarray, config: ConvertConfig,
                 blend: MaskBlendConfig) -> np.ndarray:
@@ -440,7 +410,7 @@ def convert(config: ConvertConfig, progress=None,  # noqa: ANN001
             while len(in_flight) > 2 or (in_flight and in_flight[0].done()):
                 in_flight.pop(0).result()
 
-        for frame in _decoded(source, halt):
+        for frame in background_frames(source, halt):
             if stop is not None and stop.is_set():
                 raise KeyboardInterrupt
             if frame.index in skip:

@@ -9,12 +9,11 @@ loses at most the batches in flight and a rerun redoes exactly those frames.
 from __future__ import annotations
 
 import logging
-import queue
 import shutil
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ from faceforge.formats.alignments import (
 )
 from faceforge.formats.face_png import face_filename, write_face_png
 from faceforge.io import Frame, FrameSource, SourceInfo, open_source, source_fingerprint
+from faceforge.io.background import background_frames
 from faceforge.io.files import ensure_writable_dir
 from faceforge.options import DEFAULT_ALIGNER, DEFAULT_DETECTOR
 from faceforge.pipeline.faces import FaceFinder, FaceFinderConfig, FoundFace
@@ -294,39 +294,6 @@ def _extract_source(
     return result
 
 
-def _decoded_frames(
-    source: FrameSource, skip: set[int], every_n: int, halt: threading.Event
-) -> Iterator[Frame | BaseException]:
-    """Decode on a background thread; yields frames, or the exception that stopped decoding."""
-    frames: queue.Queue = queue.Queue(maxsize=2 * BATCH_FRAMES)
-    end = object()
-
-    def produce() -> None:
-        try:
-            for frame in source.iter_frames(skip=skip, every_n=every_n):
-                while not halt.is_set():
-                    try:
-                        frames.put(frame, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if halt.is_set():
-                    return
-        except BaseException as exc:  # handed to the consumer, which raises it
-            frames.put(exc)
-        frames.put(end)
-
-    thread = threading.Thread(target=produce, name="faceforge-decode", daemon=True)
-    thread.start()
-    while True:
-        item = frames.get()
-        if item is end:
-            return
-        yield item
-        if isinstance(item, BaseException):
-            return
-
-
 def _run(
     config: ExtractConfig,
     source: FrameSource,
@@ -364,12 +331,11 @@ def _run(
         progress(Progress(already, wanted, 0, 0.0, None))
     batch: list[tuple[Frame, list[FoundFace]]] = []
     try:
-        for item in _decoded_frames(source, skip, config.extract_every_n, halt):
-            if isinstance(item, BaseException):
-                raise item
+        for frame in background_frames(source, halt, skip, config.extract_every_n,
+                                      buffer=2 * BATCH_FRAMES):
             if stop is not None and stop.is_set():
                 raise KeyboardInterrupt
-            batch.append((item, finder.find(item.image)))
+            batch.append((frame, finder.find(frame.image)))
             if len(batch) >= commit_every:
                 pending.append(writer.submit(_write_batch, batch, config, output, stem))
                 batch = []
