@@ -270,3 +270,10 @@ def test_reference_photo_filters_and_face_scale(video_dir, faces, tiny_model, tm
     assert not np.array_equal(results["keep"], source), "the filtered-in person is swapped"
     np.testing.assert_array_equal(results["drop"], source)
     assert not np.array_equal(results["scaled"], results["keep"])
+
+
+def test_a_video_without_an_alignments_store(video_dir, tiny_model, tmp_path, capsys):
+    assert main(["convert", "-i", str(video_dir / "lp_d19.mp4"), "-o", str(tmp_path), "-m",
+                 str(tiny_model)]) == 3
+    err = capsys.readouterr().err
+    assert "no alignments store" in err and "-T" in err and "Traceback" not in err
