@@ -30,7 +30,8 @@ def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
     return tensors, meta
 
 
-def _restore_optimizer(optimizer: torch.optim.Optimizer, path: Path) -> None:
+def _restore_optimizer(optimizer: torch.optim.Optimizer, path: Path) -> dict[str, torch.Tensor]:
+    """Load the optimizer state from its file; returns every tensor the file holds."""
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as handle:
@@ -44,6 +45,7 @@ def _restore_optimizer(optimizer: torch.optim.Optimizer, path: Path) -> None:
         _, index, name = key.split(".", 2)
         state.setdefault(int(index), {})[name] = tensor
     optimizer.load_state_dict({"state": state, "param_groups": groups})
+    return tensors
 
 
 def save_checkpoint(
@@ -143,8 +145,7 @@ def load_optimizer(folder: Path, state: ModelState,
         return {}
     path = Path(folder) / name
     try:
-        _restore_optimizer(optimizer, path)
-        tensors = load_file(str(path))
+        tensors = _restore_optimizer(optimizer, path)
     except (OSError, SafetensorError, KeyError, ValueError) as exc:
         raise ModelError(f"optimizer state {path} is missing or corrupt ({exc})",
                          "restore the model folder from its backups/ folder") from None

@@ -185,7 +185,7 @@ def _face_records(config: ConvertConfig, source: FrameSource):  # noqa: ANN202
         def find(frame: Frame) -> list[tuple[np.ndarray, np.ndarray]]:
             return [(f.landmarks, geometry.legacy_matrix(f.landmarks))
                     for f in finder.find(frame.image)]
-        return find, None
+        return find
 
     path = config.alignments or default_alignments_path(config.input)
     if not path.exists():
@@ -207,6 +207,16 @@ def _face_records(config: ConvertConfig, source: FrameSource):  # noqa: ANN202
         keep_refs, drop_refs = _reference_sets(config)
     frames = {f.index: f for f in store.iter_frames()}
     store.close()
+    describer = None
+
+    def describe(frame: Frame, face: FaceRecord) -> np.ndarray:
+        """Descriptors for stores extracted without -I, made once per conversion."""
+        nonlocal describer
+        if describer is None:
+            from faceforge.plugins.identity import FaceDescriber
+
+            describer = FaceDescriber()
+        return describer.describe(frame.image, [face.landmarks])[0]
 
     def lookup(frame: Frame) -> list[tuple[np.ndarray, np.ndarray]]:
         record = frames.get(frame.index)
@@ -215,9 +225,9 @@ def _face_records(config: ConvertConfig, source: FrameSource):  # noqa: ANN202
         faces = record.faces
         if keep_refs is not None or drop_refs is not None:
             faces = [f for f in faces if _passes(f, frame, keep_refs, drop_refs,
-                                                 config.ref_threshold)]
+                                                 config.ref_threshold, describe)]
         return [(f.landmarks.astype(np.float64), f.matrix) for f in faces]
-    return lookup, frames
+    return lookup
 
 
 def _reference_sets(config: ConvertConfig):  # noqa: ANN202
@@ -235,18 +245,9 @@ def _reference_sets(config: ConvertConfig):  # noqa: ANN202
     return keep, drop
 
 
-_describer = None
-
-
-def _passes(face: FaceRecord, frame: Frame, keep, drop, threshold: float) -> bool:  # noqa: ANN001
-    global _describer
-    descriptor = face.identity
-    if descriptor is None:
-        if _describer is None:
-            from faceforge.plugins.identity import FaceDescriber
-
-            _describer = FaceDescriber()
-        descriptor = _describer.describe(frame.image, [face.landmarks])[0]
+def _passes(face: FaceRecord, frame: Frame, keep, drop, threshold: float,  # noqa: ANN001
+            describe) -> bool:  # noqa: ANN001 - Callable[[Frame, FaceRecord], np.ndarray]
+    descriptor = face.identity if face.identity is not None else describe(frame, face)
     if keep is not None and np.linalg.norm(keep - descriptor, axis=1).min() > threshold:
         return False
     if drop is not None and np.linalg.norm(drop - descriptor, axis=1).min() <= threshold:
@@ -347,7 +348,7 @@ def convert(config: ConvertConfig, progress=None,  # noqa: ANN001
     blender = None
     try:
         info = source.info
-        faces_for, _ = _face_records(config, source)
+        faces_for = _face_records(config, source)
         output = ensure_writable_dir(config.output)
         writer_name = config.writer or ("ffmpeg" if info.kind == "video" else "opencv")
         writer_info = _writer_info(config, info)

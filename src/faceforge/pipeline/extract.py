@@ -25,7 +25,7 @@ from faceforge import __version__
 from faceforge.core import geometry
 from faceforge.core.image import warp_face
 from faceforge.core.masks import landmark_mask
-from faceforge.errors import FaceforgeError, Interrupted, UsageError
+from faceforge.errors import Interrupted, UsageError
 from faceforge.formats.alignments import (
     AlignmentsStore,
     FaceRecord,
@@ -447,5 +447,4 @@ def _draw_landmarks(aligned: np.ndarray, points: np.ndarray) -> np.ndarray:
     return out
 
 
-__all__ = ["ExtractConfig", "ExtractResult", "FaceforgeError", "Progress", "extract",
-           "extract_batch"]
+__all__ = ["ExtractConfig", "ExtractResult", "Progress", "extract", "extract_batch"]

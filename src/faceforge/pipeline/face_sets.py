@@ -19,7 +19,7 @@ import torch
 
 from faceforge.core import geometry
 from faceforge.core.masks import landmark_mask, region_masks
-from faceforge.errors import FormatError, InputError, UsageError
+from faceforge.errors import InputError, UsageError
 from faceforge.formats.face_png import read_face_meta
 
 log = logging.getLogger(__name__)
@@ -58,15 +58,6 @@ def list_face_files(folder: Path) -> list[Path]:
     return files
 
 
-def _crop_matrix(meta: dict, size: int, centering: str, coverage: float) -> np.ndarray:
-    """2x3 matrix from the face PNG's pixels to the training crop's pixels."""
-    if meta.get("matrix") is not None:
-        return geometry.change_crop(int(meta["size"]), meta["centering"], size, centering,
-                                    float(meta.get("coverage") or 1.0), coverage)
-    raise FormatError(f"face {meta.get('_path')} has no alignment matrix",
-                      "re-extract it with `faceforge extract`")
-
-
 def _load_one(path: Path, size: int, centering: str, coverage: float,
               relandmark) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # noqa: ANN001
     meta = read_face_meta(path)
@@ -82,7 +73,8 @@ def _load_one(path: Path, size: int, centering: str, coverage: float,
     else:
         frame_to_png = np.asarray(meta["matrix"], dtype=np.float64)
         face_landmarks = geometry.transform_points(np.asarray(meta["landmarks"]), frame_to_png)
-        matrix = _crop_matrix(meta, size, centering, coverage)
+        matrix = geometry.change_crop(int(meta["size"]), meta["centering"], size, centering,
+                                      float(meta.get("coverage") or 1.0), coverage)
     interpolation = cv2.INTER_AREA if geometry.matrix_scale(matrix) < 1 else cv2.INTER_CUBIC
     crop = cv2.warpAffine(image, matrix, (size, size), flags=interpolation,
                           borderMode=cv2.BORDER_REPLICATE)

@@ -193,7 +193,7 @@ def _build_or_resume(config: TrainConfig, device: torch.device):  # noqa: ANN202
             model = build_model(config.trainer, {**model.config.to_dict(), **overrides})
         state = ModelState(trainer=config.trainer, model_config=model.config.to_dict(),
                            train_config=config.saved(), tool_version=__version__)
-        return model.to(device), state, None
+        return model.to(device), state
     if state.trainer != config.trainer:
         raise ModelError(
             f"model folder {config.model_dir} holds a `{state.trainer}` model, not "
@@ -204,7 +204,7 @@ def _build_or_resume(config: TrainConfig, device: torch.device):  # noqa: ANN202
         state.model_config["learning_rate"] = config.learning_rate
     model = checkpoint.build_saved_model(config.model_dir, state)
     log.info("resuming %s at iteration %d", state.trainer, state.iterations)
-    return model.to(device), state, None
+    return model.to(device), state
 
 
 def _make_optimizer(config: TrainConfig, model: nn.Module, lr: float) -> torch.optim.Optimizer:
@@ -250,7 +250,7 @@ def train(
     is_main = rank == 0
     if is_main:
         ensure_writable_dir(config.model_dir)
-    model, state, _ = _build_or_resume(config, device)
+    model, state = _build_or_resume(config, device)
     autocast_dtype = choose_autocast(config.precision, device)
     if device.type == "cuda" or autocast_dtype is not None:
         model = model.to(memory_format=torch.channels_last)
