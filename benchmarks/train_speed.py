@@ -1,8 +1,9 @@
 """Training speed of every trainer, with the real training step (default augmentation and loss).
 
 EGs/sec as Faceswap counts it: batch size x 2 sides x iterations / seconds. Also the achieved
-GFLOP/s of the step (FLOPs counted by torch's FlopCounterMode on one step) as a share of this
-machine's peak, measured by the same script on a large fp32 and bf16 convolution.
+GFLOP/s of the step (FLOPs counted by torch's FlopCounterMode on one step, every convolution
+counted as direct convolution does it) as a share of this machine's peak, measured by the same
+script on a large fp32 and bf16 convolution.
 
     .venv/bin/python benchmarks/train_speed.py    # every model, batch 16 and 64
     .venv/bin/python benchmarks/train_speed.py --models original --batch-sizes 64 256  # GPU
@@ -21,6 +22,8 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from faceforge.nn.fast_conv import native_convolutions
+from faceforge.pipeline.allocator import reuse_freed_memory
 from faceforge.pipeline.extract import ExtractConfig, extract
 from faceforge.pipeline.face_sets import load_face_set
 from faceforge.pipeline.train import PairModel, TrainConfig, TrainStep, choose_autocast
@@ -78,7 +81,10 @@ def measure(trainer: str, batch_size: int, faces_a: Path, faces_b: Path, device:
     step = TrainStep(model, PairModel(model), optimizer, set_a, set_b, config, device, autocast,
                      torch.Generator(device=device).manual_seed(1),
                      torch.Generator().manual_seed(2))
-    with FlopCounterMode(display=False) as counter:
+    # The model's FLOPs as direct convolution counts them: Winograd routes do fewer
+    # multiplications for the same result, which shows as a share of peak above what the
+    # kernels themselves execute.
+    with native_convolutions(), FlopCounterMode(display=False) as counter:
         step()
     flop_per_step = counter.get_total_flops()
     step()  # warm-up
@@ -105,6 +111,7 @@ def main() -> None:
     parser.add_argument("--faces-b", type=Path)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
+    reuse_freed_memory()  # as `faceforge train` does
     device = torch.device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(f"device: {name}; torch {torch.__version__}; threads {torch.get_num_threads()}; "

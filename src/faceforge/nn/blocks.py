@@ -12,6 +12,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from faceforge.nn.fast_conv import FastConv2d
+
 __all__ = [
     "ConvBlock",
     "Dense",
@@ -54,7 +56,7 @@ def _same_conv(in_channels: int, out_channels: int, kernel_size: int, stride: in
     # Symmetric padding k//2 gives the same output size as Keras "same" for odd kernels; Keras
     # pads one pixel more on the bottom/right for stride 2, which only shifts the sampling grid.
     return he_uniform_(
-        nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding=kernel_size // 2)
+        FastConv2d(in_channels, out_channels, kernel_size, stride, padding=kernel_size // 2)
     )
 
 

@@ -24,6 +24,7 @@ from faceforge.io.files import ensure_writable_dir
 from faceforge.nn.augment import AugmentConfig, augment_batch
 from faceforge.nn.losses import LossConfig, face_loss, learned_mask_loss
 from faceforge.pipeline import checkpoint
+from faceforge.pipeline.allocator import reuse_freed_memory
 from faceforge.pipeline.face_sets import FaceSet, check_alignments, load_face_set
 from faceforge.pipeline.train_callbacks import (
     Callback,
@@ -175,7 +176,7 @@ class PairModel(nn.Module):
         self.model = model
 
     def forward(self, faces_a: torch.Tensor, faces_b: torch.Tensor):  # noqa: ANN201
-        return self.model(faces_a, "a"), self.model(faces_b, "b")
+        return self.model.forward_pair(faces_a, faces_b)
 
 
 # --------------------------------------------------------------------------------------
@@ -248,6 +249,7 @@ def train(
     """Train (or resume) the model in config.model_dir up to config.iterations."""
     rank, world, device = _setup_distributed(config)
     is_main = rank == 0
+    reuse_freed_memory()
     if is_main:
         ensure_writable_dir(config.model_dir)
     model, state = _build_or_resume(config, device)

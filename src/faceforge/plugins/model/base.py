@@ -163,6 +163,14 @@ class FaceSwapModel(nn.Module):
         """Reconstruct ``faces`` with ``side``'s decoder: face, or (face, mask)."""
         raise NotImplementedError
 
+    def forward_pair(self, faces_a: Tensor, faces_b: Tensor) -> tuple[ModelOutput, ModelOutput]:
+        """Both sides' reconstructions in one call, as a training step needs them.
+
+        Models whose encoder is shared override this to encode both batches as one, which
+        gives the small-map layers twice the rows per matrix product.
+        """
+        return self(faces_a, "a"), self(faces_b, "b")
+
     @torch.no_grad()
     def swap(self, faces: Tensor, to_side: Side = "b") -> ModelOutput:
         """Redraw faces of the other side as ``to_side`` (A→B by default), without gradients."""

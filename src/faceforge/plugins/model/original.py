@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import torch
 from torch import Tensor, nn
 
 from faceforge.errors import UsageError
@@ -188,6 +189,16 @@ class AutoEncoder(FaceSwapModel):
         self._check_side(side)
         decoder = self.decoder_a if side == "a" else self.decoder_b
         return decoder(self.encoder(faces))
+
+    def forward_pair(self, faces_a: Tensor, faces_b: Tensor) -> tuple[ModelOutput, ModelOutput]:
+        if faces_a.shape[1:] != faces_b.shape[1:]:
+            return super().forward_pair(faces_a, faces_b)
+        # No layer mixes samples, so one encoder pass over both batches is the same maths.
+        memory_format = (torch.channels_last if faces_a.is_contiguous(
+            memory_format=torch.channels_last) else torch.contiguous_format)
+        both = torch.cat([faces_a, faces_b]).contiguous(memory_format=memory_format)
+        encoded_a, encoded_b = self.encoder(both).split([len(faces_a), len(faces_b)])
+        return self.decoder_a(encoded_a), self.decoder_b(encoded_b)
 
 
 @MODELS.register("original")

@@ -1,0 +1,222 @@
+"""Convolutions for the small, wide feature maps where oneDNN's CPU kernels are slow.
+
+On a CPU, oneDNN runs the convolutions of large feature maps close to the machine's peak, but
+the 4x4 and 8x8 maps at the narrow end of the autoencoders (1024 → 2048 channels on a 4x4 map in
+``original``) run their backward pass at a third of it. Two rewrites of the same maths, each as
+large matrix products, fix that:
+
+- **Winograd F(2x2, 3x3)** for stride-1 3x3 convolutions on small even-sized maps: each 2x2
+  output tile is computed from a 4x4 input tile with 16 products where direct convolution needs
+  36, so the work falls to 44%. The transforms only use 0, ±1 and ±1/2, which are exact in
+  bf16; measured error is about twice that of a direct bf16 convolution (still within bf16's
+  own rounding), unlike F(4x4, 3x3), whose error is ten times larger.
+- **im2col + GEMM** for other convolutions with a tiny output (strided 5x5 down to 4x4): the
+  patches are gathered once and the forward and both backward products are plain GEMMs.
+
+:class:`FastConv2d` is a drop-in ``nn.Conv2d`` (same parameters and state-dict keys) that picks
+one of these per call on CPU tensors and defers to ``torch.nn.functional.conv2d`` everywhere
+else (GPUs, large maps, odd shapes). ``benchmarks/conv_speed.py`` measures each choice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+
+import torch
+import torch.nn.functional as F  # noqa: N812 - torch's convention
+from torch import Tensor, nn
+
+__all__ = [
+    "FastConv2d",
+    "conv_route",
+    "gemm_conv2d",
+    "native_convolutions",
+    "winograd_conv3x3",
+]
+
+# Largest output map (height x width) each rewrite is used for; beyond these oneDNN wins.
+WINOGRAD_MAX_PIXELS = 256
+GEMM_MAX_PIXELS = 16
+# Below this much work per output pixel (in_channels x kernel area) oneDNN is fine as it is.
+MIN_PATCH = 1024
+
+_native_only = False
+
+
+@contextmanager
+def native_convolutions() -> Iterator[None]:
+    """Within this block every :class:`FastConv2d` runs ``F.conv2d`` (for references and for
+    counting a model's convolution FLOPs as the direct algorithm does them)."""
+    global _native_only  # noqa: PLW0603 - a process-wide switch, like torch's own flags
+    previous, _native_only = _native_only, True
+    try:
+        yield
+    finally:
+        _native_only = previous
+
+
+@cache
+def _winograd_matrices(dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
+    """Kronecker squares of F(2x2, 3x3)'s input, kernel and output transforms (exact in bf16)."""
+    input_t = torch.tensor([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
+                           dtype=torch.float32)
+    kernel_t = torch.tensor([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]],
+                            dtype=torch.float32)
+    output_t = torch.tensor([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=torch.float32)
+    return tuple(torch.kron(m, m).to(dtype) for m in (input_t, kernel_t, output_t))
+
+
+class _Winograd3x3(torch.autograd.Function):
+    """Stride-1, padding-1 3x3 convolution of an even-sized map by Winograd F(2x2, 3x3)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor) -> Tensor:  # noqa: ANN001
+        n, c, h, w = x.shape
+        k = weight.shape[0]
+        th, tw = h // 2, w // 2
+        tiles = n * th * tw
+        input_t, kernel_t, output_t = _winograd_matrices(x.dtype)
+        padded = F.pad(x.permute(0, 2, 3, 1), (0, 0, 1, 1, 1, 1))  # N, H+2, W+2, C
+        patches = padded.unfold(1, 4, 2).unfold(2, 4, 2)  # N, th, tw, C, 4, 4 (a view)
+        d = patches.permute(4, 5, 0, 1, 2, 3).reshape(16, tiles * c)
+        v = (input_t @ d).view(16, tiles, c)
+        # Kernel transforms as (16, K, C): C stays innermost, so no copy transposes elements.
+        # The weight arrives in its master precision; one copy casts it and lays it out.
+        kernel = weight.new_empty((3, 3, k, c), dtype=x.dtype)
+        kernel.copy_(weight.permute(2, 3, 0, 1))
+        u = (kernel_t @ kernel.view(9, k * c)).view(16, k, c)
+        m = torch.bmm(v, u.transpose(1, 2))  # 16, tiles, K
+        y = (output_t @ m.view(16, tiles * k)).view(2, 2, n, th, tw, k)
+        out = y.permute(2, 3, 0, 4, 1, 5).reshape(n, h, w, k)
+        ctx.save_for_backward(v, u)
+        ctx.shape = (n, c, h, w, k)
+        ctx.weight_like = torch.empty_like(weight, device="meta")
+        return out.permute(0, 3, 1, 2)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None]:  # noqa: ANN001
+        v, u = ctx.saved_tensors
+        n, c, h, w, k = ctx.shape
+        th, tw = h // 2, w // 2
+        tiles = n * th * tw
+        input_t, kernel_t, output_t = _winograd_matrices(v.dtype)
+        grad = grad.to(v.dtype).permute(0, 2, 3, 1).reshape(n, th, 2, tw, 2, k)
+        grad_y = grad.permute(2, 4, 0, 1, 3, 5).reshape(4, tiles * k)
+        grad_m = (output_t.t() @ grad_y).view(16, tiles, k)
+        grad_x = grad_w = None
+        if ctx.needs_input_grad[1]:
+            grad_u = torch.bmm(grad_m.transpose(1, 2), v)  # 16, K, C
+            grad_kernel = (kernel_t.t() @ grad_u.view(16, k * c)).view(3, 3, k, c)
+            # Straight into the weight's own dtype and layout, so autograd copies nothing.
+            grad_w = torch.empty_like(ctx.weight_like, device=grad.device)
+            grad_w.copy_(grad_kernel.permute(2, 3, 0, 1))
+        if ctx.needs_input_grad[0]:
+            grad_v = torch.bmm(grad_m, u)  # 16, tiles, C
+            grad_d = (input_t.t() @ grad_v.view(16, tiles * c)).view(4, 4, n, th, tw, c)
+            grad_padded = grad_d.new_zeros(n, h + 2, w + 2, c)
+            for i in range(4):
+                for j in range(4):
+                    grad_padded[:, i:i + h:2, j:j + w:2] += grad_d[i, j]
+            grad_x = grad_padded[:, 1:h + 1, 1:w + 1].permute(0, 3, 1, 2)
+        return grad_x, grad_w
+
+
+class _GemmConv(torch.autograd.Function):
+    """Any-stride convolution as one im2col GEMM, with GEMM-only backward."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, stride: int, padding: int) -> Tensor:  # noqa: ANN001
+        n, c, h, w = x.shape
+        k, _, kh, kw = weight.shape
+        oh = (h + 2 * padding - kh) // stride + 1
+        ow = (w + 2 * padding - kw) // stride + 1
+        padded = F.pad(x.permute(0, 2, 3, 1), (0, 0, padding, padding, padding, padding))
+        cols = torch.cat([
+            padded[:, i:i + stride * (oh - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride]
+            for i in range(kh) for j in range(kw)
+        ], dim=-1).view(n * oh * ow, kh * kw * c)
+        kernel = weight.permute(0, 2, 3, 1).to(x.dtype).reshape(k, kh * kw * c)
+        out = cols @ kernel.t()
+        ctx.save_for_backward(cols, kernel)
+        ctx.weight_like = torch.empty_like(weight, device="meta")
+        ctx.geometry = (n, c, h, w, k, kh, kw, oh, ow, stride, padding)
+        return out.view(n, oh, ow, k).permute(0, 3, 1, 2)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # noqa: ANN001, ANN205
+        cols, kernel = ctx.saved_tensors
+        n, c, h, w, k, kh, kw, oh, ow, stride, padding = ctx.geometry
+        grad = grad.to(cols.dtype).permute(0, 2, 3, 1).reshape(n * oh * ow, k)
+        grad_x = grad_w = None
+        if ctx.needs_input_grad[1]:
+            grad_kernel = (grad.t() @ cols).view(k, kh, kw, c).permute(0, 3, 1, 2)
+            grad_w = torch.empty_like(ctx.weight_like, device=grad.device).copy_(grad_kernel)
+        if ctx.needs_input_grad[0]:
+            grad_cols = (grad @ kernel).view(n, oh, ow, kh, kw, c)
+            grad_padded = grad_cols.new_zeros(n, h + 2 * padding, w + 2 * padding, c)
+            for i in range(kh):
+                for j in range(kw):
+                    grad_padded[:, i:i + stride * (oh - 1) + 1:stride,
+                                j:j + stride * (ow - 1) + 1:stride] += grad_cols[:, :, :, i, j]
+            grad_x = grad_padded[:, padding:padding + h, padding:padding + w].permute(0, 3, 1, 2)
+        return grad_x, grad_w, None, None
+
+
+def winograd_conv3x3(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``F.conv2d(x, weight, bias, 1, 1)`` by Winograd F(2x2, 3x3); needs even H and W."""
+    out = _Winograd3x3.apply(x, weight)
+    return out if bias is None else out + bias.view(1, -1, 1, 1)
+
+
+def gemm_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int = 1,
+                padding: int = 0) -> Tensor:
+    """``F.conv2d(x, weight, bias, stride, padding)`` as one im2col matrix product."""
+    out = _GemmConv.apply(x, weight, stride, padding)
+    return out if bias is None else out + bias.view(1, -1, 1, 1)
+
+
+def conv_route(x: Tensor, conv: nn.Conv2d) -> str:
+    """Which implementation :class:`FastConv2d` uses for this input.
+
+    One of ``winograd``, ``gemm`` or ``native``.
+    """
+    if _native_only or x.device.type != "cpu" or conv.groups != 1 or conv.dilation != (1, 1):
+        return "native"
+    kh, kw = conv.kernel_size
+    stride, padding = conv.stride, conv.padding
+    if kh != kw or stride[0] != stride[1] or not isinstance(padding, tuple) \
+            or padding[0] != padding[1] or conv.in_channels * kh * kw < MIN_PATCH:
+        return "native"
+    h, w = x.shape[-2:]
+    if (kh, stride[0], padding[0]) == (3, 1, 1) and h % 2 == 0 and w % 2 == 0 \
+            and h * w <= WINOGRAD_MAX_PIXELS:
+        return "winograd"
+    out_h = (h + 2 * padding[0] - kh) // stride[0] + 1
+    out_w = (w + 2 * padding[0] - kw) // stride[0] + 1
+    if out_h * out_w <= GEMM_MAX_PIXELS:
+        return "gemm"
+    return "native"
+
+
+class FastConv2d(nn.Conv2d):
+    """``nn.Conv2d`` that routes small, wide CPU convolutions to Winograd or a GEMM.
+
+    Parameters, initialisation and state-dict keys are those of ``nn.Conv2d``, so saved models
+    load either way. Under CPU autocast the inputs are cast as autocast would cast them.
+    """
+
+    def _conv_forward(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        route = conv_route(x, self)
+        if route == "native":
+            return super()._conv_forward(x, weight, bias)
+        # The functions cast the weight themselves (into the layout they need, in one copy)
+        # and hand its gradient back in the weight's own dtype and layout.
+        if torch.is_autocast_enabled("cpu"):
+            x = x.to(torch.get_autocast_dtype("cpu"))
+        if bias is not None:
+            bias = bias.to(x.dtype)
+        if route == "winograd":
+            return winograd_conv3x3(x, weight, bias)
+        return gemm_conv2d(x, weight, bias, self.stride[0], self.padding[0])
