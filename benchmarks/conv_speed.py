@@ -24,6 +24,7 @@ from faceforge.nn.fast_conv import (
     gemm_conv2d,
     winograd_conv3x3,
 )
+from faceforge.pipeline.allocator import reuse_freed_memory
 from faceforge.pipeline.train import choose_autocast
 from faceforge.plugins.model import build_model
 
@@ -86,6 +87,7 @@ def main() -> None:
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[16, 64])
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    reuse_freed_memory()  # as `faceforge train` does
     dtype = choose_autocast("auto", torch.device("cpu")) or torch.float32
     print(f"torch {torch.__version__}; threads {torch.get_num_threads()}; dtype {dtype}; "
           f"model {args.model}; times are the best of {args.repeats}, forward + backward\n")
