@@ -123,6 +123,8 @@ def test_routes_follow_the_map_size_and_the_switch():
     with native_convolutions():
         assert conv_route(torch.rand(1, 1024, 4, 4), conv) == "native"
     assert conv_route(torch.rand(1, 1024, 4, 4, device="meta"), conv) == "native"
+    reflecting = FastConv2d(1024, 64, 3, padding=1, padding_mode="reflect")
+    assert conv_route(torch.rand(1, 1024, 4, 4), reflecting) == "native"
 
 
 def test_weight_gradient_comes_back_in_the_weights_dtype_and_layout():

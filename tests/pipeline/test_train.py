@@ -220,6 +220,31 @@ def test_full_disk_during_save_keeps_the_previous_save(faces, tmp_path, capsys, 
     assert sorted(p.name for p in model.glob("*.safetensors")) == sorted(before.files.values())
 
 
+def test_ctrl_c_during_a_save_still_saves_the_iteration_it_reports(faces, tmp_path, capsys,
+                                                                    monkeypatch):
+    """Found in a 30-minute run: Ctrl-C in the middle of the save at iteration 4250 reported
+    "stopped at iteration 4250; the model is saved" while state.json still said 4000."""
+    from faceforge.pipeline import checkpoint
+
+    model = tmp_path / "model"
+    real_save = checkpoint.save_checkpoint
+    calls = []
+
+    def interrupted_once(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        calls.append(1)
+        if len(calls) == 2:  # the save at iteration 4, before anything is written
+            raise KeyboardInterrupt
+        return real_save(*args, **kwargs)
+
+    monkeypatch.setattr(checkpoint, "save_checkpoint", interrupted_once)
+    assert main(train_args(faces, model, "-it", "6", "-s", "2", "--no-identity")) == 130
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "stopped at iteration 4" in errors[0]
+    state = read_state(model)
+    assert state.iterations == 4
+    assert sorted(p.name for p in model.glob("*.safetensors")) == sorted(state.files.values())
+
+
 def test_timelapse_writes_the_same_faces_at_each_save(faces, tmp_path):
     model = tmp_path / "model"
     assert main(train_args(faces, model, "-it", "4", "-s", "2", "--no-identity", "-x",

@@ -1,15 +1,15 @@
 """Convolutions for the small, wide feature maps where oneDNN's CPU kernels are slow.
 
 On a CPU, oneDNN runs the convolutions of large feature maps close to the machine's peak, but
-the 4x4 and 8x8 maps at the narrow end of the autoencoders (1024 → 2048 channels on a 4x4 map in
-``original``) run their backward pass at a third of it. Two rewrites of the same maths, each as
+the 4x4 to 16x16 maps at the narrow end of the autoencoders (1024 → 2048 channels on a 4x4 map
+in ``original``) run their backward pass at a third of it. Two rewrites of the same maths, each as
 large matrix products, fix that:
 
-- **Winograd F(2x2, 3x3)** for stride-1 3x3 convolutions on small even-sized maps: each 2x2
+- **Winograd F(2x2, 3x3)** for stride-1 3x3 convolutions on even maps up to 16x16: each 2x2
   output tile is computed from a 4x4 input tile with 16 products where direct convolution needs
   36, so the work falls to 44%. The transforms only use 0, ±1 and ±1/2, which are exact in
   bf16; measured error is about twice that of a direct bf16 convolution (still within bf16's
-  own rounding), unlike F(4x4, 3x3), whose error is ten times larger.
+  own rounding), unlike F(4x4, 3x3), whose error is about twelve times larger.
 - **im2col + GEMM** for other convolutions with a tiny output (strided 5x5 down to 4x4): the
   patches are gathered once and the forward and both backward products are plain GEMMs.
 
@@ -36,7 +36,8 @@ __all__ = [
     "winograd_conv3x3",
 ]
 
-# Largest output map (height x width) each rewrite is used for; beyond these oneDNN wins.
+# Largest map (height x width: Winograd's input, the GEMM's output) each rewrite is used for;
+# beyond these oneDNN is as fast or faster (benchmarks/conv_speed.py).
 WINOGRAD_MAX_PIXELS = 256
 GEMM_MAX_PIXELS = 16
 # Below this much work per output pixel (in_channels x kernel area) oneDNN is fine as it is.
@@ -182,7 +183,8 @@ def conv_route(x: Tensor, conv: nn.Conv2d) -> str:
 
     One of ``winograd``, ``gemm`` or ``native``.
     """
-    if _native_only or x.device.type != "cpu" or conv.groups != 1 or conv.dilation != (1, 1):
+    if _native_only or x.device.type != "cpu" or conv.groups != 1 or conv.dilation != (1, 1) \
+            or conv.padding_mode != "zeros" or x.dim() != 4:
         return "native"
     kh, kw = conv.kernel_size
     stride, padding = conv.stride, conv.padding

@@ -299,9 +299,10 @@ def train(
     window: list[tuple[float, float]] = []
     started = time.perf_counter()
     last_saved_identity: dict[str, float] = {}
+    saved_iteration = state.iterations  # what is on disk; state.iterations leads it mid-save
 
     def save(iteration: int) -> None:
-        nonlocal best, last_saved_identity
+        nonlocal best, last_saved_identity, saved_iteration
         session.end = time.time()
         session.iterations = iteration - start_iteration
         elapsed = time.perf_counter() - started
@@ -315,6 +316,7 @@ def train(
             state.loss.update({"average_a": avg_a, "average_b": avg_b,
                                "average": (avg_a + avg_b) / 2})
         if not is_main:
+            saved_iteration = iteration
             return
         for callback in callbacks:
             values.update(callback.on_save(iteration, swapper))
@@ -328,6 +330,7 @@ def train(
             rng["augment"] = generator.get_state()
         checkpoint.save_checkpoint(config.model_dir, state, model.contiguous_state_dict(),
                                    optimizer, rng)
+        saved_iteration = iteration
         average = state.loss.get("average", math.inf)
         if average < best:
             best = average
@@ -362,12 +365,13 @@ def train(
             if iteration % config.save_interval == 0:
                 save(iteration)
     except KeyboardInterrupt:
-        if iteration > state.iterations:
+        # Ctrl-C may land in the middle of a save: save again unless this iteration is on disk.
+        if iteration > saved_iteration:
             save(iteration)
         _finish(callbacks, world)
         raise Interrupted(f"training stopped at iteration {iteration}; the model is saved in "
                           f"{config.model_dir}", "run the same command again to continue") from None
-    if iteration > state.iterations:
+    if iteration > saved_iteration:
         save(iteration)
     _finish(callbacks, world)
     elapsed = time.perf_counter() - started
