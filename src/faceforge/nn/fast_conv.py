@@ -69,6 +69,17 @@ def _winograd_matrices(dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
     return tuple(torch.kron(m, m).to(dtype) for m in (input_t, kernel_t, output_t))
 
 
+def _fold(patches: Tensor, h: int, w: int, stride: int, padding: int) -> Tensor:
+    """Sum per-patch gradients (kh, kw, N, OH, OW, C) back onto the (N, C, H, W) input map."""
+    kh, kw, n, oh, ow, c = patches.shape
+    padded = patches.new_zeros(n, h + 2 * padding, w + 2 * padding, c)
+    for i in range(kh):
+        for j in range(kw):
+            padded[:, i:i + stride * (oh - 1) + 1:stride,
+                   j:j + stride * (ow - 1) + 1:stride] += patches[i, j]
+    return padded[:, padding:padding + h, padding:padding + w].permute(0, 3, 1, 2)
+
+
 class _Winograd3x3(torch.autograd.Function):
     """Stride-1, padding-1 3x3 convolution of an even-sized map by Winograd F(2x2, 3x3)."""
 
@@ -116,11 +127,7 @@ class _Winograd3x3(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             grad_v = torch.bmm(grad_m, u)  # 16, tiles, C
             grad_d = (input_t.t() @ grad_v.view(16, tiles * c)).view(4, 4, n, th, tw, c)
-            grad_padded = grad_d.new_zeros(n, h + 2, w + 2, c)
-            for i in range(4):
-                for j in range(4):
-                    grad_padded[:, i:i + h:2, j:j + w:2] += grad_d[i, j]
-            grad_x = grad_padded[:, 1:h + 1, 1:w + 1].permute(0, 3, 1, 2)
+            grad_x = _fold(grad_d, h, w, stride=2, padding=1)
         return grad_x, grad_w
 
 
@@ -156,12 +163,7 @@ class _GemmConv(torch.autograd.Function):
             grad_w = torch.empty_like(ctx.weight_like, device=grad.device).copy_(grad_kernel)
         if ctx.needs_input_grad[0]:
             grad_cols = (grad @ kernel).view(n, oh, ow, kh, kw, c)
-            grad_padded = grad_cols.new_zeros(n, h + 2 * padding, w + 2 * padding, c)
-            for i in range(kh):
-                for j in range(kw):
-                    grad_padded[:, i:i + stride * (oh - 1) + 1:stride,
-                                j:j + stride * (ow - 1) + 1:stride] += grad_cols[:, :, :, i, j]
-            grad_x = grad_padded[:, padding:padding + h, padding:padding + w].permute(0, 3, 1, 2)
+            grad_x = _fold(grad_cols.permute(3, 4, 0, 1, 2, 5), h, w, stride, padding)
         return grad_x, grad_w, None, None
 
 

@@ -193,10 +193,9 @@ class AutoEncoder(FaceSwapModel):
     def forward_pair(self, faces_a: Tensor, faces_b: Tensor) -> tuple[ModelOutput, ModelOutput]:
         if faces_a.shape[1:] != faces_b.shape[1:]:
             return super().forward_pair(faces_a, faces_b)
-        # No layer mixes samples, so one encoder pass over both batches is the same maths.
-        memory_format = (torch.channels_last if faces_a.is_contiguous(
-            memory_format=torch.channels_last) else torch.contiguous_format)
-        both = torch.cat([faces_a, faces_b]).contiguous(memory_format=memory_format)
+        # No layer mixes samples, so one encoder pass over both batches is the same maths
+        # (torch.cat keeps the batches' channels-last layout).
+        both = torch.cat([faces_a, faces_b])
         encoded_a, encoded_b = self.encoder(both).split([len(faces_a), len(faces_b)])
         return self.decoder_a(encoded_a), self.decoder_b(encoded_b)
 
