@@ -22,6 +22,7 @@ from faceforge.nn.fast_conv import (
     FastConv2d,
     conv_route,
     gemm_conv2d,
+    hybrid_conv2d,
     winograd_conv3x3,
 )
 from faceforge.pipeline.allocator import reuse_freed_memory
@@ -53,12 +54,16 @@ def conv_inputs(model_name: str, batch: int) -> list[tuple[str, FastConv2d, tupl
     return unique
 
 
+ROUTES = ("native", "gemm", "hybrid", "winograd")
+
+
 def routes_for(conv: FastConv2d, x: torch.Tensor) -> dict[str, object]:
     k, s, p = conv.kernel_size[0], conv.stride[0], conv.padding[0]
     h, w = x.shape[-2:]
     routes: dict[str, object] = {
         "native": lambda x, wt, b: F.conv2d(x, wt, b, s, p),
         "gemm": lambda x, wt, b: gemm_conv2d(x, wt, b, s, p),
+        "hybrid": lambda x, wt, b: hybrid_conv2d(x, wt, b, s, p),
     }
     if (k, s, p) == (3, 1, 1) and h % 2 == 0 and w % 2 == 0:
         routes["winograd"] = winograd_conv3x3
@@ -92,8 +97,8 @@ def main() -> None:
     print(f"torch {torch.__version__}; threads {torch.get_num_threads()}; dtype {dtype}; "
           f"model {args.model}; times are the best of {args.repeats}, forward + backward\n")
     print("| batch | layer | input | kernel | " + " | ".join(
-        ("native", "gemm", "winograd")) + " | picked |")
-    print("|---:|---|---|---|---:|---:|---:|---|")
+        ROUTES) + " | picked |")
+    print("|---:|---|---|---|" + "---:|" * len(ROUTES) + "---|")
     for batch in args.batch_sizes:
         for name, conv, shape in conv_inputs(args.model, batch):
             x = torch.randn(shape, dtype=dtype).contiguous(memory_format=torch.channels_last)
@@ -102,7 +107,7 @@ def main() -> None:
             bias = conv.bias.detach().to(dtype).requires_grad_()
             routes = routes_for(conv, x)
             cells = []
-            for route in ("native", "gemm", "winograd"):
+            for route in ROUTES:
                 if route not in routes:
                     cells.append("")
                     continue

@@ -10,6 +10,7 @@ from faceforge.nn.fast_conv import (
     FastConv2d,
     conv_route,
     gemm_conv2d,
+    hybrid_conv2d,
     native_convolutions,
     winograd_conv3x3,
 )
@@ -64,15 +65,33 @@ def test_gemm_matches_direct_convolution_forward_and_backward(kernel, stride, pa
         torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize(("kernel", "stride", "padding", "h"), [(5, 2, 2, 16), (5, 2, 2, 9),
+                                                                 (3, 1, 1, 6)])
+def test_hybrid_matches_direct_convolution_forward_and_backward(kernel, stride, padding, h,
+                                                                channels_last):
+    x, weight, bias = _case(2, 6, h, 5, kernel, channels_last)
+    x = x[..., :h]
+    out_size = (h + 2 * padding - kernel) // stride + 1
+    grad_out = torch.randn(2, 5, out_size, out_size, dtype=torch.float64)
+    reference = _grads(lambda x, w, b: F.conv2d(x, w, b, stride, padding), x, weight, bias,
+                       grad_out)
+    result = _grads(lambda x, w, b: hybrid_conv2d(x, w, b, stride, padding), x, weight, bias,
+                    grad_out)
+    for got, want in zip(result, reference, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+
+
 @pytest.mark.skipif(not cpu_has_bf16(), reason="the CPU has no bf16 instructions")
 @pytest.mark.parametrize(("c", "h", "k", "stride", "kernel"), [(256, 4, 512, 1, 3),
                                                                (128, 16, 128, 1, 3),
-                                                               (128, 8, 256, 2, 5)])
+                                                               (128, 8, 256, 2, 5),
+                                                               (128, 16, 256, 2, 5)])
 def test_bf16_error_stays_close_to_a_direct_bf16_convolution(c, h, k, stride, kernel):
     """Winograd adds rounding in its transforms; it must stay near bf16's own error."""
     conv = FastConv2d(c, k, kernel, stride, padding=kernel // 2).double()
     x = torch.randn(8, c, h, h, dtype=torch.float64)
-    assert conv_route(x, conv) in ("winograd", "gemm")
+    assert conv_route(x, conv) != "native"
     grad_out = torch.randn(8, k, h // stride, h // stride, dtype=torch.float64)
     x_ref, w_ref = x.clone().requires_grad_(), conv.weight.detach().clone().requires_grad_()
     F.conv2d(x_ref, w_ref, None, stride, kernel // 2).backward(grad_out)
@@ -111,7 +130,7 @@ def test_routes_follow_the_map_size_and_the_switch():
     assert routes == {
         "encoder.0.0": "native",  # 3 input channels: too little work per pixel
         "encoder.1.0": "native",
-        "encoder.2.0": "native",
+        "encoder.2.0": "hybrid",  # 5x5 stride 2 down to 8x8: GEMM weight gradient
         "encoder.3.0": "gemm",  # 5x5 stride 2 down to 4x4
         "encoder.5.0": "winograd",  # 3x3 on 4x4
         "decoder_a.face.0.0": "winograd",  # 8x8
@@ -129,7 +148,8 @@ def test_routes_follow_the_map_size_and_the_switch():
 
 def test_weight_gradient_comes_back_in_the_weights_dtype_and_layout():
     torch.manual_seed(0)
-    for conv, size in ((FastConv2d(1024, 64, 3, padding=1), 4), (FastConv2d(64, 32, 5, 2, 2), 8)):
+    for conv, size in ((FastConv2d(1024, 64, 3, padding=1), 4), (FastConv2d(64, 32, 5, 2, 2), 8),
+                       (FastConv2d(64, 32, 5, 2, 2), 16)):
         conv = conv.to(memory_format=torch.channels_last)
         x = torch.randn(2, conv.in_channels, size, size).contiguous(
             memory_format=torch.channels_last)

@@ -12,6 +12,10 @@ large matrix products, fix that:
   own rounding), unlike F(4x4, 3x3), whose error is about twelve times larger.
 - **im2col + GEMM** for other convolutions with a tiny output (strided 5x5 down to 4x4): the
   patches are gathered once and the forward and both backward products are plain GEMMs.
+- **oneDNN with a GEMM weight gradient** for small outputs up to 8x8 (strided 5x5 16x16 → 8x8):
+  oneDNN's forward and input gradient are fast there, its weight gradient runs at half speed,
+  so only that one is an im2col GEMM (the patches are gathered again in the backward pass,
+  which costs a few milliseconds and no memory between the passes).
 
 :class:`FastConv2d` is a drop-in ``nn.Conv2d`` (same parameters and state-dict keys) that picks
 one of these per call on CPU tensors and defers to ``torch.nn.functional.conv2d`` everywhere
@@ -32,6 +36,7 @@ __all__ = [
     "FastConv2d",
     "conv_route",
     "gemm_conv2d",
+    "hybrid_conv2d",
     "native_convolutions",
     "winograd_conv3x3",
 ]
@@ -40,6 +45,7 @@ __all__ = [
 # beyond these oneDNN is as fast or faster (benchmarks/conv_speed.py).
 WINOGRAD_MAX_PIXELS = 256
 GEMM_MAX_PIXELS = 16
+HYBRID_MAX_PIXELS = 64
 # Below this much work per output pixel (in_channels x kernel area) oneDNN is fine as it is.
 MIN_PATCH = 1024
 
@@ -131,6 +137,23 @@ class _Winograd3x3(torch.autograd.Function):
         return grad_x, grad_w
 
 
+def _im2col(x: Tensor, kh: int, kw: int, oh: int, ow: int, stride: int, padding: int) -> Tensor:
+    """Patches of an (N, C, H, W) map as an (N * OH * OW, KH * KW * C) matrix, C innermost."""
+    n, c = x.shape[:2]
+    padded = F.pad(x.permute(0, 2, 3, 1), (0, 0, padding, padding, padding, padding))
+    return torch.cat([
+        padded[:, i:i + stride * (oh - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride]
+        for i in range(kh) for j in range(kw)
+    ], dim=-1).view(n * oh * ow, kh * kw * c)
+
+
+def _weight_grad(grad2d: Tensor, cols: Tensor, weight_like: Tensor, kh: int, kw: int) -> Tensor:
+    """``grad2d.T @ cols`` as a (K, C, KH, KW) gradient in the weight's own dtype and layout."""
+    k = grad2d.shape[1]
+    grad_kernel = (grad2d.t() @ cols).view(k, kh, kw, -1).permute(0, 3, 1, 2)
+    return torch.empty_like(weight_like, device=grad2d.device).copy_(grad_kernel)
+
+
 class _GemmConv(torch.autograd.Function):
     """Any-stride convolution as one im2col GEMM, with GEMM-only backward."""
 
@@ -140,11 +163,7 @@ class _GemmConv(torch.autograd.Function):
         k, _, kh, kw = weight.shape
         oh = (h + 2 * padding - kh) // stride + 1
         ow = (w + 2 * padding - kw) // stride + 1
-        padded = F.pad(x.permute(0, 2, 3, 1), (0, 0, padding, padding, padding, padding))
-        cols = torch.cat([
-            padded[:, i:i + stride * (oh - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride]
-            for i in range(kh) for j in range(kw)
-        ], dim=-1).view(n * oh * ow, kh * kw * c)
+        cols = _im2col(x, kh, kw, oh, ow, stride, padding)
         kernel = weight.permute(0, 2, 3, 1).to(x.dtype).reshape(k, kh * kw * c)
         out = cols @ kernel.t()
         ctx.save_for_backward(cols, kernel)
@@ -159,12 +178,46 @@ class _GemmConv(torch.autograd.Function):
         grad = grad.to(cols.dtype).permute(0, 2, 3, 1).reshape(n * oh * ow, k)
         grad_x = grad_w = None
         if ctx.needs_input_grad[1]:
-            grad_kernel = (grad.t() @ cols).view(k, kh, kw, c).permute(0, 3, 1, 2)
-            grad_w = torch.empty_like(ctx.weight_like, device=grad.device).copy_(grad_kernel)
+            grad_w = _weight_grad(grad, cols, ctx.weight_like, kh, kw)
         if ctx.needs_input_grad[0]:
             grad_cols = (grad @ kernel).view(n, oh, ow, kh, kw, c)
             grad_x = _fold(grad_cols.permute(3, 4, 0, 1, 2, 5), h, w, stride, padding)
         return grad_x, grad_w, None, None
+
+
+class _HybridConv(torch.autograd.Function):
+    """oneDNN forward and input gradient; the weight gradient as one im2col GEMM."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, stride: int,  # noqa: ANN001
+                padding: int) -> Tensor:
+        kernel = weight.to(x.dtype)
+        out = F.conv2d(x, kernel, None if bias is None else bias.to(x.dtype), stride, padding)
+        ctx.save_for_backward(x, kernel)
+        ctx.weight_like = torch.empty_like(weight, device="meta")
+        ctx.geometry = (stride, padding, None if bias is None else bias.dtype)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # noqa: ANN001, ANN205
+        x, kernel = ctx.saved_tensors
+        stride, padding, bias_dtype = ctx.geometry
+        grad = grad.to(x.dtype)
+        k, _, kh, kw = kernel.shape
+        oh, ow = grad.shape[-2:]
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_x = torch.ops.aten.convolution_backward(
+                grad, x, kernel, None, [stride, stride], [padding, padding], [1, 1], False,
+                [0, 0], 1, [True, False, False])[0]
+        grad2d = grad.permute(0, 2, 3, 1).reshape(-1, k)
+        if ctx.needs_input_grad[1]:
+            cols = _im2col(x, kh, kw, oh, ow, stride, padding)
+            grad_w = _weight_grad(grad2d, cols, ctx.weight_like, kh, kw)
+        if bias_dtype is not None and ctx.needs_input_grad[2]:
+            grad_b = grad2d.sum(0, dtype=torch.promote_types(grad.dtype, torch.float32))
+            grad_b = grad_b.to(bias_dtype)
+        return grad_x, grad_w, grad_b, None, None
 
 
 def winograd_conv3x3(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -180,10 +233,16 @@ def gemm_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: i
     return out if bias is None else out + bias.view(1, -1, 1, 1)
 
 
+def hybrid_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int = 1,
+                  padding: int = 0) -> Tensor:
+    """``F.conv2d(x, weight, bias, stride, padding)`` whose weight gradient is a GEMM."""
+    return _HybridConv.apply(x, weight, bias, stride, padding)
+
+
 def conv_route(x: Tensor, conv: nn.Conv2d) -> str:
     """Which implementation :class:`FastConv2d` uses for this input.
 
-    One of ``winograd``, ``gemm`` or ``native``.
+    One of ``winograd``, ``gemm``, ``hybrid`` or ``native``.
     """
     if _native_only or x.device.type != "cpu" or conv.groups != 1 or conv.dilation != (1, 1) \
             or conv.padding_mode != "zeros" or x.dim() != 4:
@@ -201,6 +260,8 @@ def conv_route(x: Tensor, conv: nn.Conv2d) -> str:
     out_w = (w + 2 * padding[0] - kw) // stride[0] + 1
     if out_h * out_w <= GEMM_MAX_PIXELS:
         return "gemm"
+    if out_h * out_w <= HYBRID_MAX_PIXELS:
+        return "hybrid"
     return "native"
 
 
@@ -219,6 +280,8 @@ class FastConv2d(nn.Conv2d):
         # and hand its gradient back in the weight's own dtype and layout.
         if torch.is_autocast_enabled("cpu"):
             x = x.to(torch.get_autocast_dtype("cpu"))
+        if route == "hybrid":
+            return hybrid_conv2d(x, weight, bias, self.stride[0], self.padding[0])
         if bias is not None:
             bias = bias.to(x.dtype)
         if route == "winograd":
