@@ -18,6 +18,7 @@ __all__ = [
     "ConvBlock",
     "Dense",
     "DenseBottleneck",
+    "DepthToSpace",
     "FlattenChannelsLast",
     "OutputConv",
     "ResidualBlock",
@@ -78,12 +79,40 @@ class ConvBlock(nn.Sequential):
         )
 
 
+class DepthToSpace(nn.Module):
+    """Sub-pixel shuffle reading channels sub-pixel-major: output ``(c, h*s + i, w*s + j)`` is
+    input channel ``(i*s + j) * C + c`` (TensorFlow's ``depth_to_space`` order).
+
+    On ``channels_last`` maps both directions move runs of ``C`` contiguous values, where
+    ``nn.PixelShuffle``'s order makes its backward pass gather single values.
+    """
+
+    def __init__(self, scale: int) -> None:
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, x: Tensor) -> Tensor:
+        n, channels, h, w = x.shape
+        s = self.scale
+        c = channels // (s * s)
+        if x.is_contiguous(memory_format=torch.channels_last):
+            pixels = x.permute(0, 2, 3, 1).reshape(n, h, w, s, s, c)
+            return pixels.permute(0, 1, 3, 2, 4, 5).reshape(n, h * s, w * s, c).permute(0, 3, 1, 2)
+        return x.reshape(n, s, s, c, h, w).permute(0, 3, 4, 1, 5, 2).reshape(n, c, h * s, w * s)
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale}"
+
+
 class UpscaleBlock(nn.Sequential):
     """Faceswap ``UpscaleBlock``: 3x3 conv to ``out_channels * scale**2``, activation,
     then sub-pixel shuffle to ``scale`` times the size with ``out_channels`` channels.
 
-    ``nn.PixelShuffle`` groups channels differently from TensorFlow's ``depth_to_space``; the
-    layer learns either ordering equally well, so only imported Keras weights would care.
+    The weights keep ``nn.PixelShuffle``'s channel order (the block computes exactly conv +
+    ``nn.PixelShuffle``); the convolution emits its channels regrouped for
+    :class:`DepthToSpace`, which is cheaper to run backward. TensorFlow's ``depth_to_space``
+    groups the stored channels differently again; the layer learns any order equally well, so
+    only imported Keras weights would care.
     """
 
     def __init__(
@@ -95,11 +124,9 @@ class UpscaleBlock(nn.Sequential):
         activation: str | None = "leakyrelu",
         relu_alpha: float = 0.1,
     ) -> None:
-        super().__init__(
-            _same_conv(in_channels, out_channels * scale * scale, kernel_size, 1),
-            _activation(activation, relu_alpha),
-            nn.PixelShuffle(scale),
-        )
+        conv = _same_conv(in_channels, out_channels * scale * scale, kernel_size, 1)
+        conv.subpixel_groups = scale * scale
+        super().__init__(conv, _activation(activation, relu_alpha), DepthToSpace(scale))
 
 
 class ResidualBlock(nn.Module):

@@ -220,6 +220,33 @@ class _HybridConv(torch.autograd.Function):
         return grad_x, grad_w, grad_b, None, None
 
 
+class _SubpixelOrder(torch.autograd.Function):
+    """A weight or bias with its output channels regrouped sub-pixel-major, cast, in one copy.
+
+    Stored order is torch's ``pixel_shuffle`` order (channel ``c * g + q`` for sub-pixel ``q``);
+    the copy puts sub-pixel ``q`` of every channel together (``q * C + c``), the order
+    :class:`faceforge.nn.blocks.DepthToSpace` reads, whose backward pass then moves whole
+    channel runs instead of single values. The gradient comes back in the stored order and
+    in the parameter's own dtype and layout, again in one copy.
+    """
+
+    @staticmethod
+    def forward(ctx, weight: Tensor, groups: int, dtype: torch.dtype) -> Tensor:  # noqa: ANN001
+        rest = weight.shape[1:]
+        out = torch.empty_like(weight, dtype=dtype)
+        out.view(groups, -1, *rest).copy_(weight.view(-1, groups, *rest).transpose(0, 1))
+        ctx.weight_like = torch.empty_like(weight, device="meta")
+        ctx.groups = groups
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # noqa: ANN001, ANN205
+        rest = grad.shape[1:]
+        grad_w = torch.empty_like(ctx.weight_like, device=grad.device)
+        grad_w.view(-1, ctx.groups, *rest).copy_(grad.view(ctx.groups, -1, *rest).transpose(0, 1))
+        return grad_w, None, None
+
+
 def winograd_conv3x3(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``F.conv2d(x, weight, bias, 1, 1)`` by Winograd F(2x2, 3x3); needs even H and W."""
     out = _Winograd3x3.apply(x, weight)
@@ -270,9 +297,27 @@ class FastConv2d(nn.Conv2d):
 
     Parameters, initialisation and state-dict keys are those of ``nn.Conv2d``, so saved models
     load either way. Under CPU autocast the inputs are cast as autocast would cast them.
+
+    ``subpixel_groups = g`` (set by an upscale block) makes the output channels come out
+    sub-pixel-major (see :class:`_SubpixelOrder`) for a ``DepthToSpace`` that follows; the
+    parameters keep torch's ``pixel_shuffle`` meaning, so the block computes exactly what
+    conv + ``nn.PixelShuffle`` computes with the same weights.
     """
 
+    subpixel_groups = 1
+
+    def extra_repr(self) -> str:
+        extra = f", subpixel_groups={self.subpixel_groups}" if self.subpixel_groups > 1 else ""
+        return super().extra_repr() + extra
+
     def _conv_forward(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        if self.subpixel_groups > 1:
+            device = x.device.type
+            dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) \
+                else weight.dtype
+            weight = _SubpixelOrder.apply(weight, self.subpixel_groups, dtype)
+            if bias is not None:
+                bias = _SubpixelOrder.apply(bias, self.subpixel_groups, dtype)
         route = conv_route(x, self)
         if route == "native":
             return super()._conv_forward(x, weight, bias)
