@@ -75,6 +75,15 @@ def _winograd_matrices(dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
     return tuple(torch.kron(m, m).to(dtype) for m in (input_t, kernel_t, output_t))
 
 
+def _bmm(a: Tensor, b: Tensor) -> Tensor:
+    """``torch.bmm`` as one ``mm`` per matrix: on the CPU, oneDNN's batched product of these
+    shapes runs 5-25% slower than the same products one by one (benchmarks/conv_speed.py)."""
+    out = a.new_empty((a.shape[0], a.shape[1], b.shape[2]))
+    for i in range(a.shape[0]):
+        torch.mm(a[i], b[i], out=out[i])
+    return out
+
+
 def _fold(patches: Tensor, h: int, w: int, stride: int, padding: int) -> Tensor:
     """Sum per-patch gradients (kh, kw, N, OH, OW, C) back onto the (N, C, H, W) input map."""
     kh, kw, n, oh, ow, c = patches.shape
@@ -105,7 +114,7 @@ class _Winograd3x3(torch.autograd.Function):
         kernel = weight.new_empty((3, 3, k, c), dtype=x.dtype)
         kernel.copy_(weight.permute(2, 3, 0, 1))
         u = (kernel_t @ kernel.view(9, k * c)).view(16, k, c)
-        m = torch.bmm(v, u.transpose(1, 2))  # 16, tiles, K
+        m = _bmm(v, u.transpose(1, 2))  # 16, tiles, K
         y = (output_t @ m.view(16, tiles * k)).view(2, 2, n, th, tw, k)
         out = y.permute(2, 3, 0, 4, 1, 5).reshape(n, h, w, k)
         ctx.save_for_backward(v, u)
@@ -125,13 +134,13 @@ class _Winograd3x3(torch.autograd.Function):
         grad_m = (output_t.t() @ grad_y).view(16, tiles, k)
         grad_x = grad_w = None
         if ctx.needs_input_grad[1]:
-            grad_u = torch.bmm(grad_m.transpose(1, 2), v)  # 16, K, C
+            grad_u = _bmm(grad_m.transpose(1, 2), v)  # 16, K, C
             grad_kernel = (kernel_t.t() @ grad_u.view(16, k * c)).view(3, 3, k, c)
             # Straight into the weight's own dtype and layout, so autograd copies nothing.
             grad_w = torch.empty_like(ctx.weight_like, device=grad.device)
             grad_w.copy_(grad_kernel.permute(2, 3, 0, 1))
         if ctx.needs_input_grad[0]:
-            grad_v = torch.bmm(grad_m, u)  # 16, tiles, C
+            grad_v = _bmm(grad_m, u)  # 16, tiles, C
             grad_d = (input_t.t() @ grad_v.view(16, tiles * c)).view(4, 4, n, th, tw, c)
             grad_x = _fold(grad_d, h, w, stride=2, padding=1)
         return grad_x, grad_w
