@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
 
+from faceforge.nn import fast_conv
 from faceforge.nn.fast_conv import (
     FastConv2d,
     conv_route,
@@ -36,9 +37,13 @@ def _case(n, c, h, k, kernel, channels_last, seed=0):  # noqa: ANN001, ANN202
     return x, weight, bias
 
 
+@pytest.mark.parametrize("one_by_one", [False, True])
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize(("n", "c", "h", "k"), [(2, 8, 4, 16), (3, 5, 8, 7), (1, 16, 16, 4)])
-def test_winograd_matches_direct_convolution_forward_and_backward(n, c, h, k, channels_last):
+def test_winograd_matches_direct_convolution_forward_and_backward(n, c, h, k, channels_last,
+                                                                 one_by_one, monkeypatch):
+    if one_by_one:  # the large-matrix path: 16 separate products instead of one bmm
+        monkeypatch.setattr(fast_conv, "LOOP_MIN_MACS", 0)
     x, weight, bias = _case(n, c, h, k, 3, channels_last)
     reference = _grads(lambda x, w, b: F.conv2d(x, w, b, 1, 1), x, weight, bias,
                        grad_out := torch.randn(n, k, h, h + 2, dtype=torch.float64))
