@@ -23,6 +23,7 @@ from faceforge.nn.fast_conv import (
     conv_route,
     gemm_conv2d,
     hybrid_conv2d,
+    narrow_conv2d,
     winograd_conv3x3,
 )
 from faceforge.pipeline.allocator import reuse_freed_memory
@@ -54,7 +55,7 @@ def conv_inputs(model_name: str, batch: int) -> list[tuple[str, FastConv2d, tupl
     return unique
 
 
-ROUTES = ("native", "gemm", "hybrid", "winograd")
+ROUTES = ("native", "gemm", "hybrid", "narrow", "winograd")
 
 
 def routes_for(conv: FastConv2d, x: torch.Tensor) -> dict[str, object]:
@@ -65,6 +66,8 @@ def routes_for(conv: FastConv2d, x: torch.Tensor) -> dict[str, object]:
         "gemm": lambda x, wt, b: gemm_conv2d(x, wt, b, s, p),
         "hybrid": lambda x, wt, b: hybrid_conv2d(x, wt, b, s, p),
     }
+    if s == 1 and 2 * p + 1 == k:
+        routes["narrow"] = lambda x, wt, b: narrow_conv2d(x, wt, b, p)
     if (k, s, p) == (3, 1, 1) and h % 2 == 0 and w % 2 == 0:
         routes["winograd"] = winograd_conv3x3
     return routes

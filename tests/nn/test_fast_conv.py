@@ -12,6 +12,7 @@ from faceforge.nn.fast_conv import (
     conv_route,
     gemm_conv2d,
     hybrid_conv2d,
+    narrow_conv2d,
     native_convolutions,
     winograd_conv3x3,
 )
@@ -87,11 +88,24 @@ def test_hybrid_matches_direct_convolution_forward_and_backward(kernel, stride, 
         torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize(("kernel", "k", "h"), [(5, 3, 9), (3, 1, 6), (5, 2, 4)])
+def test_narrow_matches_direct_convolution_forward_and_backward(kernel, k, h, channels_last):
+    x, weight, bias = _case(2, 6, h, k, kernel, channels_last)
+    grad_out = torch.randn(*x.shape[:1], k, *x.shape[2:], dtype=torch.float64)
+    padding = kernel // 2
+    reference = _grads(lambda x, w, b: F.conv2d(x, w, b, 1, padding), x, weight, bias, grad_out)
+    result = _grads(lambda x, w, b: narrow_conv2d(x, w, b, padding), x, weight, bias, grad_out)
+    for got, want in zip(result, reference, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+
+
 @pytest.mark.skipif(not cpu_has_bf16(), reason="the CPU has no bf16 instructions")
 @pytest.mark.parametrize(("c", "h", "k", "stride", "kernel"), [(256, 4, 512, 1, 3),
                                                                (128, 16, 128, 1, 3),
                                                                (128, 8, 256, 2, 5),
-                                                               (128, 16, 256, 2, 5)])
+                                                               (128, 16, 256, 2, 5),
+                                                               (64, 16, 3, 1, 5)])
 def test_bf16_error_stays_close_to_a_direct_bf16_convolution(c, h, k, stride, kernel):
     """Winograd adds rounding in its transforms; it must stay near bf16's own error."""
     conv = FastConv2d(c, k, kernel, stride, padding=kernel // 2).double()
@@ -141,7 +155,7 @@ def test_routes_follow_the_map_size_and_the_switch():
         "decoder_a.face.0.0": "winograd",  # 8x8
         "decoder_a.face.1.0": "winograd",  # 16x16
         "decoder_a.face.2.0": "native",  # 32x32: oneDNN is faster
-        "decoder_a.face.3.conv": "native",
+        "decoder_a.face.3.conv": "narrow",  # 64 -> 3: backward through the mirrored layer
     }
     conv = model.encoder[5][0]
     with native_convolutions():
@@ -154,7 +168,7 @@ def test_routes_follow_the_map_size_and_the_switch():
 def test_weight_gradient_comes_back_in_the_weights_dtype_and_layout():
     torch.manual_seed(0)
     for conv, size in ((FastConv2d(1024, 64, 3, padding=1), 4), (FastConv2d(64, 32, 5, 2, 2), 8),
-                       (FastConv2d(64, 32, 5, 2, 2), 16)):
+                       (FastConv2d(64, 32, 5, 2, 2), 16), (FastConv2d(64, 3, 5, 1, 2), 8)):
         conv = conv.to(memory_format=torch.channels_last)
         x = torch.randn(2, conv.in_channels, size, size).contiguous(
             memory_format=torch.channels_last)
