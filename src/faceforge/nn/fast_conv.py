@@ -2,8 +2,8 @@
 
 On a CPU, oneDNN runs the convolutions of large feature maps close to the machine's peak, but
 the 4x4 to 16x16 maps at the narrow end of the autoencoders (1024 → 2048 channels on a 4x4 map
-in ``original``) run their backward pass at a third of it. Two rewrites of the same maths, each as
-large matrix products, fix that:
+in ``original``) run their backward pass at a third of it, and so does the wide 64 → 3 output
+convolution. Rewrites of the same maths, mostly as large matrix products, fix that:
 
 - **Winograd F(2x2, 3x3)** for stride-1 3x3 convolutions on even maps up to 16x16: each 2x2
   output tile is computed from a 4x4 input tile with 16 products where direct convolution needs
@@ -12,13 +12,14 @@ large matrix products, fix that:
   own rounding), unlike F(4x4, 3x3), whose error is about twelve times larger.
 - **im2col + GEMM** for other convolutions with a tiny output (strided 5x5 down to 4x4): the
   patches are gathered once and the forward and both backward products are plain GEMMs.
-- **The adjoint layer's kernels for narrow outputs** (the 64 → 3 output convolution at full
-  size): oneDNN's backward pass for 3 output channels is slow, but the same two gradients are
-  the forward pass and the weight gradient of the mirrored 3 → 64 layer, which run 2x faster.
 - **oneDNN with a GEMM weight gradient** for small outputs up to 8x8 (strided 5x5 16x16 → 8x8):
   oneDNN's forward and input gradient are fast there, its weight gradient runs at half speed,
   so only that one is an im2col GEMM (the patches are gathered again in the backward pass,
   which costs a few milliseconds and no memory between the passes).
+- **The mirrored layer's kernels for narrow outputs** (stride-1 "same" convolutions to fewer
+  than 8 channels, such as the 64 → 3 face output): oneDNN's backward pass for 3 output
+  channels is slow, but the same two gradients are the forward pass and the weight gradient
+  of the mirrored 3 → 64 layer, which run about 2x faster.
 
 :class:`FastConv2d` is a drop-in ``nn.Conv2d`` (same parameters and state-dict keys) that picks
 one of these per call on CPU tensors and defers to ``torch.nn.functional.conv2d`` everywhere
