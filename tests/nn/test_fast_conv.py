@@ -72,31 +72,22 @@ def test_gemm_matches_direct_convolution_forward_and_backward(kernel, stride, pa
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
-@pytest.mark.parametrize(("kernel", "stride", "padding", "h"), [(5, 2, 2, 16), (5, 2, 2, 9),
-                                                                 (3, 1, 1, 6)])
-def test_hybrid_matches_direct_convolution_forward_and_backward(kernel, stride, padding, h,
-                                                                channels_last):
-    x, weight, bias = _case(2, 6, h, 5, kernel, channels_last)
+@pytest.mark.parametrize(("route", "kernel", "stride", "k", "h"), [
+    ("hybrid", 5, 2, 5, 16), ("hybrid", 5, 2, 5, 9), ("hybrid", 3, 1, 5, 6),
+    ("narrow", 5, 1, 3, 9), ("narrow", 3, 1, 1, 6), ("narrow", 5, 1, 2, 4),
+])
+def test_onednn_forward_routes_match_direct_convolution_forward_and_backward(
+        route, kernel, stride, k, h, channels_last):
+    x, weight, bias = _case(2, 6, h, k, kernel, channels_last)
     x = x[..., :h]
+    padding = kernel // 2
     out_size = (h + 2 * padding - kernel) // stride + 1
-    grad_out = torch.randn(2, 5, out_size, out_size, dtype=torch.float64)
+    grad_out = torch.randn(2, k, out_size, out_size, dtype=torch.float64)
     reference = _grads(lambda x, w, b: F.conv2d(x, w, b, stride, padding), x, weight, bias,
                        grad_out)
-    result = _grads(lambda x, w, b: hybrid_conv2d(x, w, b, stride, padding), x, weight, bias,
-                    grad_out)
-    for got, want in zip(result, reference, strict=True):
-        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
-
-
-@pytest.mark.parametrize("channels_last", [False, True])
-@pytest.mark.parametrize(("kernel", "k", "h"), [(5, 3, 9), (3, 1, 6), (5, 2, 4)])
-def test_narrow_matches_direct_convolution_forward_and_backward(kernel, k, h, channels_last):
-    x, weight, bias = _case(2, 6, h, k, kernel, channels_last)
-    grad_out = torch.randn(*x.shape[:1], k, *x.shape[2:], dtype=torch.float64)
-    padding = kernel // 2
-    reference = _grads(lambda x, w, b: F.conv2d(x, w, b, 1, padding), x, weight, bias, grad_out)
-    result = _grads(lambda x, w, b: narrow_conv2d(x, w, b, padding), x, weight, bias, grad_out)
-    for got, want in zip(result, reference, strict=True):
+    function = {"hybrid": lambda x, w, b: hybrid_conv2d(x, w, b, stride, padding),
+                "narrow": lambda x, w, b: narrow_conv2d(x, w, b, padding)}[route]
+    for got, want in zip(_grads(function, x, weight, bias, grad_out), reference, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
 
 

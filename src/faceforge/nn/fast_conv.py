@@ -207,8 +207,14 @@ class _GemmConv(torch.autograd.Function):
         return grad_x, grad_w, None, None
 
 
-class _HybridConv(torch.autograd.Function):
-    """oneDNN forward and input gradient; the weight gradient as one im2col GEMM."""
+def _bias_grad(grad: Tensor, bias_dtype: torch.dtype) -> Tensor:
+    """Sum of an (N, K, H, W) output gradient per channel, accumulated in float32 or better."""
+    total = grad.sum((0, 2, 3), dtype=torch.promote_types(grad.dtype, torch.float32))
+    return total.to(bias_dtype)
+
+
+class _NativeForwardConv(torch.autograd.Function):
+    """oneDNN's forward pass (weight cast as autocast would); subclasses give the backward."""
 
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, stride: int,  # noqa: ANN001
@@ -219,6 +225,10 @@ class _HybridConv(torch.autograd.Function):
         ctx.weight_like = torch.empty_like(weight, device="meta")
         ctx.geometry = (stride, padding, None if bias is None else bias.dtype)
         return out
+
+
+class _HybridConv(_NativeForwardConv):
+    """oneDNN forward and input gradient; the weight gradient as one im2col GEMM."""
 
     @staticmethod
     def backward(ctx, grad: Tensor):  # noqa: ANN001, ANN205
@@ -232,17 +242,16 @@ class _HybridConv(torch.autograd.Function):
             grad_x = torch.ops.aten.convolution_backward(
                 grad, x, kernel, None, [stride, stride], [padding, padding], [1, 1], False,
                 [0, 0], 1, [True, False, False])[0]
-        grad2d = grad.permute(0, 2, 3, 1).reshape(-1, k)
         if ctx.needs_input_grad[1]:
             cols = _im2col(x, kh, kw, oh, ow, stride, padding)
+            grad2d = grad.permute(0, 2, 3, 1).reshape(-1, k)
             grad_w = _weight_grad(grad2d, cols, ctx.weight_like, kh, kw)
         if bias_dtype is not None and ctx.needs_input_grad[2]:
-            grad_b = grad2d.sum(0, dtype=torch.promote_types(grad.dtype, torch.float32))
-            grad_b = grad_b.to(bias_dtype)
+            grad_b = _bias_grad(grad, bias_dtype)
         return grad_x, grad_w, grad_b, None, None
 
 
-class _NarrowConv(torch.autograd.Function):
+class _NarrowConv(_NativeForwardConv):
     """oneDNN forward; the backward pass through the mirrored layer (``K -> C`` channels).
 
     For a stride-1 convolution with symmetric "same" padding, the input gradient is the
@@ -253,23 +262,12 @@ class _NarrowConv(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None,  # noqa: ANN001
-                padding: int) -> Tensor:
-        kernel = weight.to(x.dtype)
-        out = F.conv2d(x, kernel, None if bias is None else bias.to(x.dtype), 1, padding)
-        ctx.save_for_backward(x, kernel)
-        ctx.weight_like = torch.empty_like(weight, device="meta")
-        ctx.geometry = (padding, None if bias is None else bias.dtype)
-        return out
-
-    @staticmethod
     def backward(ctx, grad: Tensor):  # noqa: ANN001, ANN205
         x, kernel = ctx.saved_tensors
-        padding, bias_dtype = ctx.geometry
-        grad = grad.to(x.dtype)
+        _, padding, bias_dtype = ctx.geometry
         memory_format = (torch.channels_last if x.is_contiguous(memory_format=torch.channels_last)
                          else torch.contiguous_format)
-        grad = grad.contiguous(memory_format=memory_format)
+        grad = grad.to(x.dtype).contiguous(memory_format=memory_format)
         mirrored = kernel.flip(2, 3).transpose(0, 1).contiguous(memory_format=memory_format)
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
@@ -281,9 +279,8 @@ class _NarrowConv(torch.autograd.Function):
             grad_w = torch.empty_like(ctx.weight_like, device=grad.device)
             grad_w.copy_(grad_mirrored.flip(2, 3).transpose(0, 1))
         if bias_dtype is not None and ctx.needs_input_grad[2]:
-            grad_b = grad.sum((0, 2, 3), dtype=torch.promote_types(grad.dtype, torch.float32))
-            grad_b = grad_b.to(bias_dtype)
-        return grad_x, grad_w, grad_b, None
+            grad_b = _bias_grad(grad, bias_dtype)
+        return grad_x, grad_w, grad_b, None, None
 
 
 class _SubpixelOrder(torch.autograd.Function):
@@ -336,7 +333,7 @@ def narrow_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None,
                   padding: int = 0) -> Tensor:
     """Stride-1 ``F.conv2d(x, weight, bias, 1, padding)`` (with ``2 * padding + 1`` the kernel
     size) whose backward pass runs through the mirrored layer."""
-    return _NarrowConv.apply(x, weight, bias, padding)
+    return _NarrowConv.apply(x, weight, bias, 1, padding)
 
 
 def conv_route(x: Tensor, conv: nn.Conv2d) -> str:
