@@ -4,7 +4,7 @@ Video decoding (PyAV) and image decoding (OpenCV) are imported when a source is 
 when this package is, so importing faceforge stays fast.
 """
 
-from faceforge.io.files import atomic_write_bytes, ensure_writable_dir
+from faceforge.io.files import atomic_write, ensure_writable_dir
 from faceforge.io.frames import list_batch_inputs, open_source, source_fingerprint
 from faceforge.io.source import (
     IMAGE_EXTENSIONS,
@@ -35,7 +35,7 @@ __all__ = [
     "Frame",
     "FrameSource",
     "SourceInfo",
-    "atomic_write_bytes",
+    "atomic_write",
     "ensure_writable_dir",
     "list_batch_inputs",
     "natural_sort_key",

@@ -1,19 +1,23 @@
-"""Safe writes: files replaced atomically (never left half-written) and output folders
-created with errors that say which folder failed and why."""
+"""The one place files are written: atomically (never left half-written), with an OutputError
+naming the file for every way a write can fail, and output folders checked before use."""
 
 from __future__ import annotations
 
 import errno
 import os
+import re
 import secrets
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from faceforge.errors import OutputError
+from faceforge.errors import FaceforgeError, InputError, OutputError
 
 _DISK_FULL_HINT = "free some space on that disk or choose an output folder on another disk"
 
 
-def _output_error(action: str, path: Path, exc: OSError) -> OutputError:
+def output_error(action: str, path: Path, exc: OSError) -> OutputError:
     """Turn an OSError into an OutputError whose message names `path` and whose hint fits."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return OutputError(f"disk full while {action} {path}", hint=_DISK_FULL_HINT)
@@ -47,35 +51,133 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | bytearray | memoryview) -> None:
-    """Write `data` to `path` so that readers see the old file or the whole new one, never a
-    part: temporary file in the same folder, fsync, `os.replace`.
+#: Temporary files are named `.<final name>.tmp-<pid>-<random>`: hidden, next to the final file
+#: (so the rename is atomic), and tagged with the writing process so that a later run can tell
+#: the leftovers of a killed process from the files of one still running.
+_TEMP_NAME = re.compile(r"^\.(?P<final>.+)\.tmp-(?P<pid>\d+)-[0-9a-f]{8}$")
 
-    The temporary file is removed on any failure, Ctrl-C included. Raises `OutputError`.
+
+def temporary_path(target: Path) -> Path:
+    """Where a file for `target` is written before it is renamed into place."""
+    return target.with_name(f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
+
+
+@contextmanager
+def atomic_output(path: str | os.PathLike[str], *, durable: bool = True) -> Iterator[Path]:
+    """Give a temporary path to write `path`'s new content to; on success it replaces `path`.
+
+    Readers see the old file or the whole new one, never a part. For writers that insist on a
+    file name of their own (safetensors, PyAV); whatever they leave at the temporary path is
+    removed on any failure, Ctrl-C included. `durable` adds fsyncs of the file and its folder,
+    so the new content also survives a power cut. OS errors become `OutputError`s naming `path`.
     """
     target = Path(path)
-    temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    temp = temporary_path(target)
     try:
+        yield temp
+        if durable:
+            fsync_file(temp)
+        os.replace(temp, target)
+    except BaseException as exc:
+        _unlink_quietly(temp)
+        if isinstance(exc, OSError) and not isinstance(exc, FaceforgeError):
+            raise output_error("writing", target, exc) from exc
+        raise
+    if durable:
+        _fsync_folder(target.parent)
+
+
+def atomic_write(
+    path: str | os.PathLike[str], data: bytes | bytearray | memoryview | str, *,
+    durable: bool = True,
+) -> None:
+    """Replace `path` with `data` (bytes, or text written as UTF-8) atomically; see
+    `atomic_output`. Raises `OutputError`."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    with atomic_output(path, durable=durable) as temp:
         # os.open with 0o666 lets the umask give the file the same mode a plain open() would;
         # tempfile.mkstemp would leave it at 0o600.
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    except OSError as exc:
-        raise _output_error("writing", target, exc) from exc
-    try:
         with open(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, target)
-    except BaseException as exc:
-        try:
-            temp.unlink()
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise _output_error("writing", target, exc) from exc
-        raise
-    _fsync_folder(target.parent)
+            handle.write(payload)
+
+
+def atomic_copy(
+    src: str | os.PathLike[str], dst: str | os.PathLike[str], *, durable: bool = True
+) -> None:
+    """Copy the file `src` to `dst` atomically (large files in chunks, never whole in memory)."""
+    with open(src, "rb") as fin, atomic_output(dst, durable=durable) as temp:
+        with open(temp, "wb") as fout:
+            shutil.copyfileobj(fin, fout, 1 << 22)
+
+
+def append_text(path: str | os.PathLike[str], text: str) -> None:
+    """Append `text` to `path` (created if missing). For logs read line by line: a line is
+    written with one call, so a reader never sees half of one from a live writer."""
+    target = Path(path)
+    try:
+        with open(target, "a", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise output_error("writing", target, exc) from exc
+
+
+def read_bytes(path: str | os.PathLike[str], what: str = "file") -> bytes:
+    """The bytes of `path`; a missing or unreadable file is one `InputError` naming it."""
+    target = Path(path)
+    try:
+        return target.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{what} {target} not found", "check the path") from None
+    except IsADirectoryError:
+        raise InputError(f"{what} {target} is a folder, not a file", "pass a file") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {what} {target}: {exc.strerror or exc}",
+                         "check its permissions") from None
+
+
+def fsync_file(path: str | os.PathLike[str]) -> None:
+    """Flush a closed file's content to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _process_is_running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temporary files that killed processes left in `folder` (not those of
+    processes still running); returns what was removed."""
+    removed = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TEMP_NAME.match(entry.name)
+        if match and not _process_is_running(int(match["pid"])):
+            _unlink_quietly(entry)
+            removed.append(entry)
+    return removed
 
 
 def ensure_writable_dir(path: str | os.PathLike[str]) -> Path:
@@ -100,7 +202,7 @@ def ensure_writable_dir(path: str | os.PathLike[str]) -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise _output_error("creating folder", folder, exc) from exc
+        raise output_error("creating folder", folder, exc) from exc
     # Permission bits alone do not tell (root, ACLs, read-only mounts), so write a probe file.
     probe = folder / f".faceforge-write-test-{secrets.token_hex(4)}"
     try:
@@ -111,5 +213,5 @@ def ensure_writable_dir(path: str | os.PathLike[str]) -> Path:
             os.close(fd)
             probe.unlink()
     except OSError as exc:
-        raise _output_error("writing into folder", folder, exc) from exc
+        raise output_error("writing into folder", folder, exc) from exc
     return folder

@@ -39,7 +39,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from faceforge.errors import OutputError, UsageError
-from faceforge.io.files import _output_error, atomic_write_bytes, ensure_writable_dir
+from faceforge.io.files import atomic_write, ensure_writable_dir, output_error
 from faceforge.io.source import SourceInfo
 from faceforge.plugins.registry import Registry
 
@@ -172,7 +172,7 @@ class FrameWriter(ABC):
                 hint="free some space on that disk or choose an output folder on another disk",
             ) from exc
         if isinstance(exc, OSError):
-            raise _output_error(action, Path(self.describe_output()), exc) from exc
+            raise output_error(action, Path(self.describe_output()), exc) from exc
 
     def __enter__(self) -> FrameWriter:
         return self
@@ -826,7 +826,7 @@ class ImageSequenceWriter(FrameWriter):
         )
         if not ok:  # pragma: no cover - OpenCV encodes any uint8 BGR image
             raise OutputError(f"OpenCV could not encode frame {index} as {fmt}")
-        atomic_write_bytes(self.out_dir / frame_filename(self.info.stem, index, fmt), encoded)
+        atomic_write(self.out_dir / frame_filename(self.info.stem, index, fmt), encoded)
 
     def _close(self) -> None:
         """Every image is final as soon as it is written."""
@@ -1006,7 +1006,7 @@ class PatchWriter(FrameWriter):
         except OSError as exc:
             if isinstance(exc, OutputError):
                 raise
-            raise _output_error("writing", self.out_dir, exc) from exc
+            raise output_error("writing", self.out_dir, exc) from exc
         self._last_index = index
         self.frames_written += 1
 
@@ -1042,7 +1042,7 @@ class PatchWriter(FrameWriter):
         data = encoded.tobytes()
         # Right after IHDR, so readers find it without walking the pixel data.
         data = data[:_IHDR_END] + _itxt(PATCH_META_KEY, json.dumps(meta)) + data[_IHDR_END:]
-        atomic_write_bytes(
+        atomic_write(
             self.out_dir / patch_filename(self.info.stem, index, patch.face_index), data
         )
 

@@ -99,11 +99,11 @@ def _label(grid: np.ndarray, tile: int) -> np.ndarray:
 
 
 def write_png(path: Path, rgb: np.ndarray) -> None:
-    from faceforge.io.files import atomic_write_bytes
+    from faceforge.io.files import atomic_write
 
     ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if ok:
-        atomic_write_bytes(path, data.tobytes())
+        atomic_write(path, data.tobytes())
 
 
 class Preview(Callback):
