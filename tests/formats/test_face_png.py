@@ -27,7 +27,7 @@ from faceforge.formats import (
     read_face_png,
     write_face_png,
 )
-from faceforge.formats.face_png import encode_gray_png, png_chunk
+from faceforge.formats.png_chunks import encode_gray_png, png_chunk
 
 PHOTO = Path(__file__).resolve().parents[3] / "shared" / "data" / "photos" / "astronaut.png"
 

@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 
 from faceforge.errors import FormatError, InputError, OutputError
-from faceforge.formats.face_png import encode_gray_png
+from faceforge.formats.png_chunks import encode_gray_png
 
 __all__ = [
     "ALIGNMENTS_APPLICATION_ID",

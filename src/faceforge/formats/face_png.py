@@ -14,8 +14,6 @@ import json
 import math
 import os
 import re
-import struct
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +21,18 @@ import cv2
 import numpy as np
 
 from faceforge.errors import FormatError, InputError, OutputError
+from faceforge.formats.png_chunks import (
+    insert_after_ihdr,
+    itxt_chunk,
+    read_text_chunks,
+    text_chunks,
+)
 
 __all__ = [
     "CENTERINGS",
     "FACE_META_KEY",
     "FACE_META_VERSION",
     "encode_face_png",
-    "encode_gray_png",
     "face_filename",
     "make_face_meta",
     "parse_face_filename",
@@ -44,10 +47,6 @@ FACE_META_KEY = "faceforge"
 FACESWAP_META_KEY = "faceswap"
 CENTERINGS = ("face", "head", "legacy")
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_TEXT_CHUNKS = (b"iTXt", b"tEXt", b"zTXt")
-# Metadata is a few kB; anything far larger is not ours and is not worth reading.
-_MAX_TEXT_CHUNK = 16 * 1024 * 1024
 _FACE_NAME = re.compile(r"^(?P<source>.+)_(?P<frame>\d{6,})_(?P<face>\d+)\.png$", re.IGNORECASE)
 # Faceswap names video frames "<video stem>_<1-based frame:06d>.<ext>".
 _FACESWAP_FRAME = re.compile(r"^(?P<stem>.+)_(?P<number>\d+)$")
@@ -85,136 +84,6 @@ def parse_face_filename(name: str) -> tuple[str, int, int] | None:
     if match is None:
         return None
     return match["source"], int(match["frame"]), int(match["face"])
-
-
-# ---------------------------------------------------------------------------------------
-# PNG chunks
-
-
-def png_chunk(chunk_type: bytes, data: bytes) -> bytes:
-    """One PNG chunk: length, type, data and the CRC over type and data."""
-    crc = zlib.crc32(data, zlib.crc32(chunk_type))
-    return struct.pack(">I", len(data)) + chunk_type + data + struct.pack(">I", crc)
-
-
-def _itxt_chunk(keyword: str, text: str) -> bytes:
-    # keyword NUL, compression flag 0, method 0, empty language tag NUL, empty translation NUL.
-    body = keyword.encode("latin-1") + b"\x00\x00\x00\x00\x00" + text.encode("utf-8")
-    return png_chunk(b"iTXt", body)
-
-
-def encode_gray_png(image: np.ndarray, compression: int = 1) -> bytes:
-    """A single-channel uint8 image as PNG, several times faster than ``cv2.imencode``.
-
-    Every row uses PNG's "up" filter (difference to the row above): for masks, flat areas and
-    soft edges become runs of zeros that zlib compresses quickly and well.
-    """
-    if image.ndim != 2 or image.dtype != np.uint8:
-        raise ValueError(f"expected a 2-D uint8 image, got {image.dtype} {image.shape}")
-    height, width = image.shape
-    rows = np.empty((height, width + 1), np.uint8)
-    rows[:, 0] = 2  # filter type "up"; the row above the first counts as zeros
-    rows[0, 1:] = image[0]
-    np.subtract(image[1:], image[:-1], out=rows[1:, 1:])  # uint8 wraps mod 256, as PNG wants
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"".join((
-        PNG_SIGNATURE,
-        png_chunk(b"IHDR", header),
-        png_chunk(b"IDAT", zlib.compress(rows.tobytes(), compression)),
-        png_chunk(b"IEND", b""),
-    ))
-
-
-def _text_chunks(data: bytes, name: object) -> tuple[dict[str, str], int | None]:
-    """Every text chunk (keyword -> text) of a PNG in memory, and its width from IHDR."""
-    if not data.startswith(PNG_SIGNATURE):
-        raise FormatError(f"{name} is not a PNG file", "face images must be PNG files")
-    texts: dict[str, str] = {}
-    width = None
-    pos = len(PNG_SIGNATURE)
-    while pos + 8 <= len(data):
-        length, chunk_type = struct.unpack(">I4s", data[pos:pos + 8])
-        end = pos + 12 + length
-        if end > len(data):
-            if chunk_type in _TEXT_CHUNKS:
-                raise FormatError(f"{name} is a truncated PNG", "re-extract the face")
-            break  # cut inside the pixels: the metadata before them is still good
-        body = data[pos + 8:pos + 8 + length]
-        if chunk_type == b"IHDR" and length >= 8:
-            width = struct.unpack(">I", body[:4])[0]
-        elif chunk_type in _TEXT_CHUNKS:
-            _check_crc(data[pos + 4:end], name)
-            keyword, text = _decode_text_chunk(chunk_type, body, name)
-            texts.setdefault(keyword, text)
-        elif chunk_type == b"IEND":
-            break
-        pos = end
-    return texts, width
-
-
-def _read_text_chunks(path: Path) -> tuple[dict[str, str], int | None]:
-    """Like :func:`_text_chunks` but seeks past image data instead of reading it."""
-    texts: dict[str, str] = {}
-    width = None
-    try:
-        with open(path, "rb") as handle:
-            if handle.read(len(PNG_SIGNATURE)) != PNG_SIGNATURE:
-                raise FormatError(f"{path} is not a PNG file", "face images must be PNG files")
-            while True:
-                head = handle.read(8)
-                if len(head) < 8:
-                    break
-                length, chunk_type = struct.unpack(">I4s", head)
-                if chunk_type == b"IEND":
-                    break
-                if chunk_type == b"IHDR" or (
-                    chunk_type in _TEXT_CHUNKS and length <= _MAX_TEXT_CHUNK
-                ):
-                    body = handle.read(length + 4)
-                    if len(body) < length + 4:
-                        raise FormatError(f"{path} is a truncated PNG", "re-extract the face")
-                    body, crc = body[:length], body[length:]
-                    if chunk_type == b"IHDR":
-                        width = struct.unpack(">I", body[:4])[0] if length >= 8 else None
-                        continue
-                    _check_crc(chunk_type + body + crc, path)
-                    keyword, text = _decode_text_chunk(chunk_type, body, path)
-                    texts.setdefault(keyword, text)
-                else:
-                    handle.seek(length + 4, os.SEEK_CUR)
-    except FileNotFoundError as exc:
-        raise InputError(f"face image {path} not found", "check the faces folder") from exc
-    except IsADirectoryError as exc:
-        raise InputError(f"{path} is a folder, not a face image", "pass a PNG file") from exc
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}", "check its permissions") from exc
-    return texts, width
-
-
-def _check_crc(type_data_crc: bytes, name: object) -> None:
-    expected = struct.unpack(">I", type_data_crc[-4:])[0]
-    if zlib.crc32(type_data_crc[:-4]) != expected:
-        raise FormatError(f"{name} has a damaged metadata chunk (bad CRC)", "re-extract the face")
-
-
-def _decode_text_chunk(chunk_type: bytes, body: bytes, name: object) -> tuple[str, str]:
-    keyword, sep, rest = body.partition(b"\x00")
-    try:
-        if chunk_type == b"tEXt":
-            return keyword.decode("latin-1"), rest.decode("latin-1")
-        if chunk_type == b"zTXt":
-            return keyword.decode("latin-1"), zlib.decompress(rest[1:]).decode("latin-1")
-        compressed = rest[:1] == b"\x01"
-        # Skip compression method, then the language tag and translated keyword (NUL-ended).
-        _language, _, rest = rest[2:].partition(b"\x00")
-        _translated, _, text = rest.partition(b"\x00")
-        if compressed:
-            text = zlib.decompress(text)
-        return keyword.decode("latin-1"), text.decode("utf-8")
-    except (zlib.error, UnicodeDecodeError) as exc:
-        raise FormatError(
-            f"{name} has an unreadable {chunk_type.decode()} chunk: {exc}", "re-extract the face"
-        ) from exc
 
 
 # ---------------------------------------------------------------------------------------
@@ -336,7 +205,7 @@ def _meta_from_texts(texts: dict[str, str], width: int | None, name: object) -> 
 
 def parse_face_meta(data: bytes, name: str = "<png bytes>") -> dict[str, Any]:
     """The validated metadata of a face PNG held in memory (see :func:`read_face_meta`)."""
-    texts, width = _text_chunks(data, name)
+    texts, width = text_chunks(data, name)
     return _meta_from_texts(texts, width, name)
 
 
@@ -346,7 +215,7 @@ def read_face_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
     Returns our schema's fields plus ``"origin"``: ``"faceforge"`` or ``"faceswap"``.
     """
     path = Path(path)
-    texts, width = _read_text_chunks(path)
+    texts, width = read_text_chunks(path)
     return _meta_from_texts(texts, width, path)
 
 
@@ -427,11 +296,8 @@ def encode_face_png(image_rgb: np.ndarray, meta: dict[str, Any], compression: in
     if not ok:
         raise ValueError(f"cv2 could not PNG-encode an image of shape {image_rgb.shape}")
     png = buffer.tobytes()
-    # Signature (8) + IHDR chunk (4 length + 4 type + 13 data + 4 CRC) = 33 bytes.
-    if png[12:16] != b"IHDR":
-        raise ValueError("cv2 produced a PNG without a leading IHDR chunk")
     text = json.dumps({FACE_META_KEY: meta}, ensure_ascii=False, separators=(",", ":"))
-    return png[:33] + _itxt_chunk(FACE_META_KEY, text) + png[33:]
+    return insert_after_ihdr(png, itxt_chunk(FACE_META_KEY, text))
 
 
 def write_face_png(

@@ -964,7 +964,7 @@ def patch_filename(stem: str, index: int, face_index: int) -> str:
 
 
 def _itxt(keyword: str, text: str) -> bytes:
-    from faceforge.formats.face_png import png_chunk
+    from faceforge.formats.png_chunks import png_chunk
 
     # keyword, NUL, not compressed, method 0, empty language tag and translated keyword
     return png_chunk(b"iTXt", keyword.encode("latin-1") + b"\0\0\0\0\0" + text.encode("utf-8"))
