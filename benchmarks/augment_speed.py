@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import torch
 
-from faceforge.nn.augment import AugmentConfig, augment_batch
+from faceforge.training.augment import AugmentConfig, augment_batch
 from faceforge.nn.losses import LossConfig, face_loss
 
 

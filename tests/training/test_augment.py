@@ -1,4 +1,4 @@
-"""Behaviour of the batched training augmentation in faceforge.nn.augment."""
+"""Behaviour of the batched training augmentation in faceforge.training.augment."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from faceforge.nn.augment import AugmentConfig, augment_batch, clahe, lab_to_rgb, rgb_to_lab
+from faceforge.training.augment import AugmentConfig, augment_batch, clahe, lab_to_rgb, rgb_to_lab
 
 OFF = AugmentConfig(color=False, rotation_deg=0, zoom=0, shift=0, flip_chance=0, warp=False)
 

@@ -1,0 +1,1 @@
+"""Training: the loop, its step, face sets, augmentation, callbacks and checkpoints."""
