@@ -17,7 +17,9 @@ import time
 
 import torch
 import torch.nn.functional as F  # noqa: N812 - torch's convention
+from faceforge.pipeline.train import choose_autocast
 
+from faceforge.allocator import reuse_freed_memory
 from faceforge.nn.fast_conv import (
     FastConv2d,
     conv_route,
@@ -26,8 +28,6 @@ from faceforge.nn.fast_conv import (
     narrow_conv2d,
     winograd_conv3x3,
 )
-from faceforge.pipeline.allocator import reuse_freed_memory
-from faceforge.pipeline.train import choose_autocast
 from faceforge.plugins.model import build_model
 
 

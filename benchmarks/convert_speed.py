@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 
 import torch
+from faceforge.pipeline.train import TrainConfig, train
 
 from faceforge.pipeline.convert import ConvertConfig, convert
 from faceforge.pipeline.extract import ExtractConfig, extract
-from faceforge.pipeline.train import TrainConfig, train
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "video"
 CLIPS = ["WolfgangLanger_Pexels.mp4", "lp_s32.mp4"]

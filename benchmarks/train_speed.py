@@ -20,13 +20,13 @@ import time
 from pathlib import Path
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
-
-from faceforge.nn.fast_conv import native_convolutions
-from faceforge.pipeline.allocator import reuse_freed_memory
-from faceforge.pipeline.extract import ExtractConfig, extract
 from faceforge.pipeline.face_sets import load_face_set
 from faceforge.pipeline.train import PairModel, TrainConfig, TrainStep, choose_autocast
+from torch.utils.flop_counter import FlopCounterMode
+
+from faceforge.allocator import reuse_freed_memory
+from faceforge.nn.fast_conv import native_convolutions
+from faceforge.pipeline.extract import ExtractConfig, extract
 from faceforge.plugins.model import MODELS, build_model
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "video"

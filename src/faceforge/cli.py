@@ -1,31 +1,25 @@
-"""The `faceforge` command: parse options, call the library, render errors as one line.
+"""The `faceforge` command: parse options, call the library, render its events and errors.
 
-Imports stay light here so `faceforge --help` answers at once; each command imports its
-pipeline only when it runs.
+Imports stay light so `faceforge --help` answers at once: a command's options (whose choices
+come from the plugin registries) are added only when that command runs or shows its help, and
+each command imports its pipeline only when it runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import errno
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from faceforge import __version__
 from faceforge.errors import FaceforgeError, Interrupted
-from faceforge.options import (
-    CONVERT_OPTIONS,
-    EXTRACT_OPTIONS,
-    LOG_OPTIONS,
-    TRAIN_OPTIONS,
-    Option,
-)
 
 log = logging.getLogger("faceforge")
-
-EPILOG = "Faceswap's flag spellings work too, e.g. -sz 512 -een 1 -si 0 -min 0 -nm none -rf 0."
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -33,24 +27,54 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
         super().__init__(prog, max_help_position=34, width=100)
 
 
-def _add_options(parser: argparse.ArgumentParser, options: Sequence[Option]) -> None:
+class _CommandParser(argparse.ArgumentParser):
+    """A subcommand's parser whose options are added the first time they are needed."""
+
+    def __init__(self, *args: Any, populate: Callable[[argparse.ArgumentParser], None] | None
+                 = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._populate = populate
+
+    def _ensure_populated(self) -> None:
+        if self._populate is not None:
+            populate, self._populate = self._populate, None
+            populate(self)
+
+    def parse_known_args(self, args: Sequence[str] | None = None,
+                         namespace: argparse.Namespace | None = None,
+                         ) -> tuple[argparse.Namespace, list[str]]:
+        self._ensure_populated()
+        return super().parse_known_args(args, namespace)
+
+    def format_help(self) -> str:
+        self._ensure_populated()
+        return super().format_help()
+
+    def format_usage(self) -> str:
+        self._ensure_populated()
+        return super().format_usage()
+
+
+def _add_options(parser: argparse.ArgumentParser, options: Sequence) -> None:
+    """argparse arguments from option definitions (faceforge.options)."""
     groups: dict[str, argparse._ArgumentGroup] = {}
     for opt in options:
         group = groups.get(opt.group)
         if group is None:
             group = groups[opt.group] = parser.add_argument_group(f"{opt.group} options")
-        kwargs: dict = {"dest": opt.dest, "help": opt.help_with_default()}
+        kwargs: dict[str, Any] = {"dest": opt.dest, "help": opt.help_text()}
         if opt.action == "store_true":
             kwargs["action"] = "store_true"
         else:
             if opt.action:
                 kwargs["action"] = opt.action
-            # Appending options start empty; the spec's default applies when none was given.
+            # Appending options start empty; the definition's default applies when none is given.
             kwargs["default"] = None if opt.action == "append" else opt.default
             if opt.type is not None:
                 kwargs["type"] = opt.type
-            if opt.choices is not None:
-                kwargs["choices"] = opt.choices
+            choices = opt.choice_names()
+            if choices is not None:
+                kwargs["choices"] = choices
             if opt.metavar:
                 kwargs["metavar"] = opt.metavar
             if opt.nargs:
@@ -59,10 +83,20 @@ def _add_options(parser: argparse.ArgumentParser, options: Sequence[Option]) -> 
         group.add_argument(*opt.flags, **kwargs)
 
 
-def _apply_append_defaults(args: argparse.Namespace, options: Sequence[Option]) -> None:
-    for opt in options:
-        if opt.action == "append" and getattr(args, opt.dest) is None:
-            setattr(args, opt.dest, opt.default)
+def _options_of(command: str) -> Any:
+    from faceforge import options
+
+    return options.COMMANDS[command]
+
+
+def _add_command(commands: Any, name: str, handler: Callable[[argparse.Namespace], int],
+                 **kwargs: Any) -> None:
+    def populate(parser: argparse.ArgumentParser) -> None:
+        _add_options(parser, _options_of(name))
+
+    parser = commands.add_parser(name, formatter_class=_HelpFormatter, populate=populate,
+                                 **kwargs)
+    parser.set_defaults(handler=handler, command_options=name)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,40 +107,37 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"faceforge {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND",
+                                     parser_class=_CommandParser)
     commands.required = True
-
-    extract = commands.add_parser(
-        "extract", help="find, align and save every face of a video or image folder",
+    _add_command(
+        commands, "extract", _run_extract,
+        help="find, align and save every face of a video or image folder",
         description="Detect every face, locate 68 landmarks, align, mask and save each face as "
         "a PNG carrying its metadata, and record everything in an alignments store. Resumes "
         "where it stopped when run again.",
-        epilog=EPILOG, formatter_class=_HelpFormatter)
-    _add_options(extract, EXTRACT_OPTIONS)
-    extract.set_defaults(handler=_run_extract, options=EXTRACT_OPTIONS)
-
-    train = commands.add_parser(
-        "train", help="train a model on the faces of A and B",
+        epilog="Faceswap's spellings work too, e.g. -sz 512 -een 1 -si 0 -min 0 -nm none -rf 0.")
+    _add_command(
+        commands, "train", _run_train, help="train a model on the faces of A and B",
         description="Train a shared encoder and one decoder per person on two faces folders. "
         "Saves every -s iterations; Ctrl-C saves and stops; rerunning resumes.",
-        epilog="Faceswap's spellings work too, e.g. -bs 16 -it 1000000 -ss 25000 -ps 100.",
-        formatter_class=_HelpFormatter)
-    _add_options(train, TRAIN_OPTIONS)
-    train.set_defaults(handler=_run_train, options=TRAIN_OPTIONS)
-
-    convert = commands.add_parser(
-        "convert", help="swap the faces of a video and write the finished video",
+        epilog="Faceswap's spellings work too, e.g. -bs 16 -it 1000000 -ss 25000 -ps 100.")
+    _add_command(
+        commands, "convert", _run_convert,
+        help="swap the faces of a video and write the finished video",
         description="Replace A's face with B's in every frame of A's video using a trained "
         "model, and write a finished video with the source's audio (or image frames).",
         epilog="Faceswap's spellings work too, e.g. -al ALIGNMENTS -osc 100 -j 0. No separate "
-        "ffmpeg step is needed: the ffmpeg writer produces the finished file.",
-        formatter_class=_HelpFormatter)
-    _add_options(convert, CONVERT_OPTIONS)
-    convert.set_defaults(handler=_run_convert, options=CONVERT_OPTIONS)
+        "ffmpeg step is needed: the ffmpeg writer produces the finished file.")
+    _add_tools(commands)
+    return parser
 
+
+def _add_tools(commands: Any) -> None:
     tools = commands.add_parser("tools", help="utilities for alignments stores and faces",
                                 formatter_class=_HelpFormatter)
-    tool_commands = tools.add_subparsers(dest="tool", metavar="TOOL")
+    tool_commands = tools.add_subparsers(dest="tool", metavar="TOOL",
+                                         parser_class=_CommandParser)
     tool_commands.required = True
     align = tool_commands.add_parser(
         "alignments", help="inspect or convert an alignments store",
@@ -123,10 +154,25 @@ def build_parser() -> argparse.ArgumentParser:
     imp = align_jobs.add_parser("import", help="make a store from a faceforge JSON export")
     imp.add_argument("json", metavar="JSON", help="the JSON file to read")
     imp.add_argument("alignments", metavar="FILE", help="the alignments store to create")
+    from faceforge.options.common import LOG_OPTIONS
+
     for sub in (summary, export, imp):
         _add_options(sub, LOG_OPTIONS)
-    align.set_defaults(handler=_run_alignments_tool, options=LOG_OPTIONS)
-    return parser
+    align.set_defaults(handler=_run_alignments_tool)
+
+
+def _config(config_class: type, args: argparse.Namespace) -> Any:
+    """The job's config from the parsed options: every option that is one of its fields."""
+    options = _options_of(args.command_options)
+    fields = {item.name for item in dataclasses.fields(config_class)}
+    values = {}
+    for option in options:
+        if option.dest in fields:
+            value = getattr(args, option.dest)
+            if value is None and option.action == "append":
+                value = option.config_default()
+            values[option.dest] = value
+    return config_class(**values)
 
 
 def _setup_logging(level: str, logfile: str | None) -> None:
@@ -138,29 +184,30 @@ def _setup_logging(level: str, logfile: str | None) -> None:
 
 
 def _run_extract(args: argparse.Namespace) -> int:
-    from faceforge.pipeline.extract import ExtractConfig, extract, extract_batch
+    from faceforge.pipeline.extract import ExtractConfig, extract_all
 
-    fields = {o.dest for o in EXTRACT_OPTIONS} - {"batch_mode", "loglevel", "logfile"}
-    config = ExtractConfig(**{k: getattr(args, k) for k in fields})
-    with _ProgressBar() as bar:
-        if args.batch_mode:
-            from faceforge.io import list_batch_inputs
-
-            results = extract_batch(config, list_batch_inputs(config.input), bar.update)
-        else:
-            results = [extract(config, bar.update)]
+    with _EventRenderer() as renderer:
+        results = extract_all(_config(ExtractConfig, args), renderer)
     for result in results:
-        _report_extract(result)
+        print(f"{result.source}: {result.faces_written} faces from {result.frames_processed} "
+              f"frames in {result.elapsed_s:.1f} s ({result.frames_per_s:.1f} frames/s); "
+              f"faces in {result.output}, alignments in {result.alignments}"
+              + (f" ({result.frames_skipped} frames were done before)"
+                 if result.frames_skipped else ""))
+        if result.frames_with_faces == 0:
+            print(f"no faces found in {result.source}: if there should be, try --detector "
+                  "blazeface-full or hog, or lower --min-size")
     return 0
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from faceforge.pipeline.train import TrainConfig, train
+    from faceforge.allocator import reuse_freed_memory
+    from faceforge.training import TrainConfig, train
 
-    fields = {o.dest for o in TRAIN_OPTIONS} - {"loglevel", "logfile"}
-    config = TrainConfig(**{k: getattr(args, k) for k in fields})
-    with _TrainBar(config.iterations) as bar:
-        result = train(config, bar.update)
+    config = _config(TrainConfig, args)
+    reuse_freed_memory()
+    with _EventRenderer() as renderer:
+        result = train(config, renderer)
     first = result.first_loss or (float("nan"), float("nan"))
     last = result.last_loss or (float("nan"), float("nan"))
     print(f"trained {config.model_dir} from iteration {result.start_iteration} to "
@@ -169,75 +216,56 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-class _TrainBar:
-    """A tqdm bar for training: iterations, losses, EGs/s."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.bar = None
-
-    def update(self, progress) -> None:  # noqa: ANN001 - pipeline.train.TrainProgress
-        from tqdm import tqdm
-
-        if self.bar is None:
-            self.bar = tqdm(total=self.total, initial=progress.iteration - 1, unit="it",
-                            dynamic_ncols=True, file=sys.stderr, smoothing=0.05)
-        self.bar.n = progress.iteration
-        self.bar.set_postfix(loss_a=f"{progress.loss_a:.4f}", loss_b=f"{progress.loss_b:.4f}",
-                             egs_s=f"{progress.egs_per_s:.1f}", refresh=False)
-        self.bar.refresh()
-
-    def __enter__(self) -> _TrainBar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def _run_convert(args: argparse.Namespace) -> int:
+    from faceforge.allocator import reuse_freed_memory
     from faceforge.pipeline.convert import ConvertConfig, convert
 
-    fields = {o.dest for o in CONVERT_OPTIONS} - {"loglevel", "logfile"}
-    config = ConvertConfig(**{k: getattr(args, k) for k in fields})
-    with _ProgressBar() as bar:
-        result = convert(config, bar.update)
+    config = _config(ConvertConfig, args)
+    reuse_freed_memory()
+    with _EventRenderer() as renderer:
+        result = convert(config, renderer)
     print(f"wrote {result.output}: {result.frames_written} frames, {result.faces_swapped} faces "
           f"swapped, {result.frames_per_s:.1f} frames/s")
     return 0
 
 
-def _report_extract(result) -> None:  # noqa: ANN001 - ExtractResult, imported lazily
-    line = (f"{result.source}: {result.faces_written} faces from {result.frames_processed} "
-            f"frames in {result.elapsed_s:.1f} s ({result.frames_per_s:.1f} frames/s); "
-            f"faces in {result.output}, alignments in {result.alignments}")
-    if result.frames_skipped:
-        line += f" ({result.frames_skipped} frames were done before)"
-    print(line)
-    if result.frames_with_faces == 0:
-        print(f"no faces found in {result.source}: if there should be, try --detector "
-              "blazeface-full or hog, or lower --min-size")
-
-
-class _ProgressBar:
-    """A tqdm bar fed by the pipeline's progress callback."""
+class _EventRenderer:
+    """Renders a job's events on the terminal: a tqdm bar for Progress, losses and EGs/s
+    beside it, notes as log lines."""
 
     def __init__(self) -> None:
         self.bar = None
+        self.postfix: dict[str, str] = {}
 
-    def update(self, progress) -> None:  # noqa: ANN001 - pipeline.extract.Progress
+    def __call__(self, event: Any) -> None:
+        from faceforge import events
+
+        if isinstance(event, events.Progress):
+            self._progress(event)
+        elif isinstance(event, events.Losses):
+            self.postfix = {"loss_a": f"{event.loss_a:.4f}", "loss_b": f"{event.loss_b:.4f}",
+                            "egs_s": f"{event.egs_per_s:.1f}"}
+        elif isinstance(event, events.Note):
+            log.info(event.text)
+        elif isinstance(event, (events.Saved, events.PreviewWritten)):
+            log.debug("%s", event.to_dict())
+
+    def _progress(self, event: Any) -> None:
         from tqdm import tqdm
 
-        if self.bar is None or self.bar.total != progress.frames_total:
+        if self.bar is None or self.bar.total != event.total:
             if self.bar is not None:
                 self.bar.close()
-            self.bar = tqdm(total=progress.frames_total, initial=progress.frames_done,
-                            unit="frame", dynamic_ncols=True, file=sys.stderr, smoothing=0.1)
-        self.bar.update(progress.frames_done - self.bar.n)
-        self.bar.set_postfix(faces=progress.faces_found, refresh=False)
+            start = max(0, event.done - 1) if event.unit == "iteration" else event.done
+            self.bar = tqdm(total=event.total, initial=start, unit=event.unit,
+                            dynamic_ncols=True, file=sys.stderr,
+                            smoothing=0.05 if event.unit == "iteration" else 0.1)
+        self.bar.n = event.done
+        postfix = {**{name: str(count) for name, count in event.counts.items()}, **self.postfix}
+        self.bar.set_postfix(postfix, refresh=False)
         self.bar.refresh()
 
-    def __enter__(self) -> _ProgressBar:
+    def __enter__(self) -> _EventRenderer:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -276,10 +304,13 @@ def _run_alignments_tool(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _apply_append_defaults(args, args.options)
     _setup_logging(getattr(args, "loglevel", "INFO"), getattr(args, "logfile", None))
     try:
         return args.handler(args)
+    except Interrupted as exc:
+        # The user's own stop is not an error: say what was kept and how to go on.
+        print(f"faceforge: {exc.one_line()}", file=sys.stderr)
+        return exc.exit_code
     except FaceforgeError as exc:
         print(f"faceforge: error: {exc.one_line()}", file=sys.stderr)
         return exc.exit_code
@@ -288,16 +319,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except KeyboardInterrupt:
-        print("faceforge: interrupted", file=sys.stderr)
+        print("faceforge: stopped", file=sys.stderr)
         return Interrupted.exit_code
     except OSError as exc:
+        where = exc.filename or "the output"
         if exc.errno == errno.ENOSPC:
-            print(f"faceforge: error: disk full while writing {exc.filename or ''}: free some "
-                  "space and run the same command again to resume", file=sys.stderr)
+            print(f"faceforge: error: disk full while writing {where}: free some space and "
+                  "run the same command again to resume", file=sys.stderr)
             return 4
         log.debug("OS error", exc_info=True)
-        where = f" {exc.filename}" if exc.filename else ""
-        print(f"faceforge: error:{where} {exc.strerror or exc}", file=sys.stderr)
+        print(f"faceforge: error: {where}: {exc.strerror or exc}", file=sys.stderr)
         return 1
 
 

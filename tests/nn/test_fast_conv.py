@@ -13,7 +13,8 @@ from faceforge.nn.fast_conv import (
     gemm_conv2d,
     hybrid_conv2d,
     narrow_conv2d,
-    native_convolutions,
+    torch_convolutions,
+    use_cpu_kernels,
     winograd_conv3x3,
 )
 from faceforge.pipeline.train import cpu_has_bf16
@@ -149,8 +150,11 @@ def test_routes_follow_the_map_size_and_the_switch():
         "decoder_a.face.3.conv": "narrow",  # 64 -> 3: backward through the mirrored layer
     }
     conv = model.encoder[5][0]
-    with native_convolutions():
+    with torch_convolutions(model):
         assert conv_route(torch.rand(1, 1024, 4, 4), conv) == "native"
+    assert conv_route(torch.rand(1, 1024, 4, 4), conv) == "winograd", "switched back on"
+    use_cpu_kernels(model, False)
+    assert conv_route(torch.rand(1, 1024, 4, 4), conv) == "native"
     assert conv_route(torch.rand(1, 1024, 4, 4, device="meta"), conv) == "native"
     reflecting = FastConv2d(1024, 64, 3, padding=1, padding_mode="reflect")
     assert conv_route(torch.rand(1, 1024, 4, 4), reflecting) == "native"

@@ -215,3 +215,13 @@ def ensure_writable_dir(path: str | os.PathLike[str]) -> Path:
     except OSError as exc:
         raise output_error("writing into folder", folder, exc) from exc
     return folder
+
+
+def user_cache_dir() -> Path:
+    """Where faceforge keeps what it measured or fetched on this machine: $FACEFORGE_CACHE_DIR,
+    else $XDG_CACHE_HOME/faceforge, else ~/.cache/faceforge (not created here)."""
+    explicit = os.environ.get("FACEFORGE_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "faceforge"

@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from functools import cache
 
 import torch
-import torch.nn.functional as F  # noqa: N812 - torch's convention
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = [
@@ -42,7 +42,8 @@ __all__ = [
     "gemm_conv2d",
     "hybrid_conv2d",
     "narrow_conv2d",
-    "native_convolutions",
+    "torch_convolutions",
+    "use_cpu_kernels",
     "winograd_conv3x3",
 ]
 
@@ -59,19 +60,31 @@ LOOP_MIN_MACS = 1 << 29
 # Below this much work per output pixel (in_channels x kernel area) oneDNN is fine as it is.
 MIN_PATCH = 1024
 
-_native_only = False
+
+
+def use_cpu_kernels(module: nn.Module, enabled: bool) -> None:
+    """Switch faceforge's CPU kernels on or off for every :class:`FastConv2d` in `module`.
+
+    Off, each runs ``F.conv2d`` (PyTorch's oneDNN kernels): the automatic choice measures both
+    (the thresholds above were tuned on one CPU, and other CPUs differ), and references and
+    FLOP counts use the direct algorithm.
+    """
+    for layer in module.modules():
+        if isinstance(layer, FastConv2d):
+            layer.cpu_kernels = enabled
 
 
 @contextmanager
-def native_convolutions() -> Iterator[None]:
-    """Within this block every :class:`FastConv2d` runs ``F.conv2d`` (for references and for
-    counting a model's convolution FLOPs as the direct algorithm does them)."""
-    global _native_only  # noqa: PLW0603 - a process-wide switch, like torch's own flags
-    previous, _native_only = _native_only, True
+def torch_convolutions(module: nn.Module) -> Iterator[None]:
+    """Within this block `module`'s convolutions run ``F.conv2d``; then they are as before."""
+    layers = [layer for layer in module.modules() if isinstance(layer, FastConv2d)]
+    previous = [layer.cpu_kernels for layer in layers]
+    use_cpu_kernels(module, False)
     try:
         yield
     finally:
-        _native_only = previous
+        for layer, enabled in zip(layers, previous, strict=True):
+            layer.cpu_kernels = enabled
 
 
 @cache
@@ -341,8 +354,8 @@ def conv_route(x: Tensor, conv: nn.Conv2d) -> str:
 
     One of ``winograd``, ``gemm``, ``hybrid``, ``narrow`` or ``native``.
     """
-    if _native_only or x.device.type != "cpu" or conv.groups != 1 or conv.dilation != (1, 1) \
-            or conv.padding_mode != "zeros" or x.dim() != 4:
+    if not getattr(conv, "cpu_kernels", True) or x.device.type != "cpu" or conv.groups != 1 \
+            or conv.dilation != (1, 1) or conv.padding_mode != "zeros" or x.dim() != 4:
         return "native"
     kh, kw = conv.kernel_size
     stride, padding = conv.stride, conv.padding
@@ -380,6 +393,8 @@ class FastConv2d(nn.Conv2d):
     """
 
     subpixel_groups = 1
+    #: False runs every call through ``F.conv2d`` (see :func:`use_cpu_kernels`).
+    cpu_kernels = True
 
     def extra_repr(self) -> str:
         extra = f", subpixel_groups={self.subpixel_groups}" if self.subpixel_groups > 1 else ""

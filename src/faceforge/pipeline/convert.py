@@ -24,12 +24,14 @@ from faceforge.core.color import adjust_color
 from faceforge.core.image import warp_face
 from faceforge.core.masks import landmark_mask
 from faceforge.errors import InputError, Interrupted, UsageError
+from faceforge.events import EventSink, Note, Progress, ignore
 from faceforge.formats.alignments import AlignmentsStore, FaceRecord, default_alignments_path
 from faceforge.io import Frame, FrameSource, open_source, source_fingerprint
 from faceforge.io.background import background_frames
 from faceforge.io.files import ensure_writable_dir
-from faceforge.pipeline.checkpoint import load_trained_model
-from faceforge.pipeline.train import choose_autocast
+from faceforge.options import CONVERT_OPTIONS, EXTRACT_OPTIONS, option_defaults
+from faceforge.training.checkpoint import load_trained_model
+from faceforge.training.precision import Compute, apply_compute, choose_compute, time_per_call
 
 log = logging.getLogger(__name__)
 
@@ -37,43 +39,46 @@ PREDICT_BATCH_FRAMES = 8
 
 
 @dataclass
+@option_defaults(CONVERT_OPTIONS)
 class ConvertConfig:
-    """Everything one conversion needs. Field names match the CLI options' `dest`."""
+    """Every `convert` option (defaults from faceforge.options.convert), plus the device."""
 
     input: Path
     output: Path
     model_dir: Path
-    alignments: Path | None = None
-    on_the_fly: bool = False
-    reference_video: Path | None = None
-    mask_type: str = "extended"
-    mask_blur: str = "normalized"
-    mask_kernel: int = 3
-    mask_passes: int = 4
-    mask_threshold: float = 4.0
-    erosion: float = 0.0
-    erosion_top: float = 0.0
-    erosion_bottom: float = 0.0
-    erosion_left: float = 0.0
-    erosion_right: float = 0.0
-    color: str = "avg-color"
-    sharpen: str = "none"
-    writer: str | None = None
-    codec: str = "h264"
-    crf: int | None = None
-    preset: str | None = None
-    image_format: str = "png"
-    frame_ranges: list[tuple[int, int]] | None = None
-    keep_unchanged: bool = False
-    output_scale: int = 100
-    face_scale: float = 0.0
-    swap_model: bool = False
-    filter: list[str] | None = None
-    nfilter: list[str] | None = None
-    ref_threshold: float = 0.6
-    jobs: int = 0
-    skip_existing: bool = False
-    device: str | None = None
+    alignments: Path | None
+    on_the_fly: bool
+    reference_video: Path | None
+    swap_model: bool
+    mask_type: str
+    mask_blur: str
+    mask_kernel: int
+    mask_passes: int
+    mask_threshold: float
+    erosion: float
+    erosion_top: float
+    erosion_bottom: float
+    erosion_left: float
+    erosion_right: float
+    face_scale: float
+    color: str
+    sharpen: str
+    frame_ranges: list[tuple[int, int]] | None
+    keep_unchanged: bool
+    filter: list[str] | None
+    nfilter: list[str] | None
+    ref_threshold: float
+    writer: str | None
+    codec: str
+    crf: int | None
+    preset: str
+    image_format: str
+    output_scale: int
+    skip_existing: bool
+    jobs: int
+    precision: str
+    cpu_kernels: str
+    device: str | None = None  # None: cuda if available, else cpu
 
     def __post_init__(self) -> None:
         for name in ("input", "output", "model_dir", "alignments", "reference_video"):
@@ -83,6 +88,9 @@ class ConvertConfig:
         if not 1 <= self.output_scale <= 1000:
             raise UsageError(f"--output-scale {self.output_scale} is out of range",
                              "use a percentage such as 50 or 100")
+        if not -90.0 <= self.face_scale <= 900.0:
+            raise UsageError(f"--face-scale {self.face_scale} is out of range",
+                             "use a percentage between -90 and 900, such as -5 or 10")
 
     def in_ranges(self, index: int) -> bool:
         if not self.frame_ranges:
@@ -96,14 +104,6 @@ class ConvertConfig:
             threshold=self.mask_threshold, erosion=self.erosion,
             erosion_top=self.erosion_top, erosion_bottom=self.erosion_bottom,
             erosion_left=self.erosion_left, erosion_right=self.erosion_right)
-
-
-@dataclass
-class ConvertProgress:
-    frames_done: int
-    frames_total: int
-    faces_found: int  # faces swapped so far; named like extract's for one progress display
-    frames_per_s: float
 
 
 @dataclass
@@ -129,9 +129,7 @@ class FaceSwapper:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         model, state = load_trained_model(model_dir)
         self.model = model.to(self.device).eval()
-        self.autocast = choose_autocast("auto", self.device)
-        if self.autocast is not None or self.device.type == "cuda":
-            self.model = self.model.to(memory_format=torch.channels_last)
+        self.compute = Compute("fp32", True)
         self.state = state
         self.centering = state.train_config.get("centering", "face")
         self.coverage = float(state.train_config.get("coverage", 87.5)) / 100
@@ -153,15 +151,37 @@ class FaceSwapper:
             return matrix
         return at(self.input_size), at(self.output_size)
 
+    def choose_compute(self, precision: str, cpu_kernels: str, batch_faces: int) -> str:
+        """Pick (by measurement, cached, when asked for auto) how the model runs; says why."""
+        def measure(compute: Compute) -> float:
+            own, self.compute = self.compute, compute
+            apply_compute(self.model, compute, self.device)
+            size = self.input_size
+            crops = [np.full((size, size, 3), 128, np.uint8)] * batch_faces
+            try:
+                return time_per_call(lambda: self.predict(crops))
+            finally:
+                self.compute = own
+                apply_compute(self.model, own, self.device)
+
+        workload = {"job": "convert", "trainer": self.state.trainer,
+                    "model": self.state.model_config, "batch": batch_faces,
+                    "device": str(self.device)}
+        self.compute, why = choose_compute(precision, cpu_kernels, self.device, workload,
+                                           measure)
+        apply_compute(self.model, self.compute, self.device)
+        return why
+
     @torch.no_grad()
     def predict(self, crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
         """uint8 HxWx3 crops → float32 (N, out, out, 3) faces and optional (N, out, out) masks."""
         batch = torch.from_numpy(np.stack(crops)).to(self.device).permute(0, 3, 1, 2)
         batch = batch.float().div_(255.0)
-        if self.autocast is not None or self.device.type == "cuda":
+        autocast = self.compute.autocast
+        if autocast is not None or self.device.type == "cuda":
             batch = batch.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(self.device.type, dtype=self.autocast or torch.float32,
-                            enabled=self.autocast is not None):
+        with torch.autocast(self.device.type, dtype=autocast or torch.float32,
+                            enabled=autocast is not None):
             out = self.model(batch, self.to_side)
         masks = None
         if isinstance(out, tuple):
@@ -174,12 +194,10 @@ class FaceSwapper:
 def _face_records(config: ConvertConfig, source: FrameSource):  # noqa: ANN202
     """Per frame, the faces to swap: from the alignments store, or found on the fly."""
     if config.on_the_fly:
-        from faceforge.options import DEFAULT_ALIGNER, DEFAULT_DETECTOR
         from faceforge.pipeline.faces import FaceFinder, FaceFinderConfig
 
-        finder = FaceFinder(FaceFinderConfig(DEFAULT_DETECTOR, DEFAULT_ALIGNER,
-                                             filter=list(config.filter or []),
-                                             nfilter=list(config.nfilter or []),
+        # The default detector and landmarker, with the reference-photo filters of convert.
+        finder = FaceFinder(FaceFinderConfig(filter=config.filter, nfilter=config.nfilter,
                                              ref_threshold=config.ref_threshold))
 
         def find(frame: Frame) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -230,14 +248,13 @@ def _face_records(config: ConvertConfig, source: FrameSource):  # noqa: ANN202
     return lookup
 
 
-def _reference_sets(config: ConvertConfig):  # noqa: ANN202
-    from faceforge.options import DEFAULT_ALIGNER, DEFAULT_DETECTOR
+def _reference_sets(config: ConvertConfig) -> tuple[np.ndarray | None, np.ndarray | None]:
     from faceforge.plugins.align import LANDMARKERS
     from faceforge.plugins.detect import DETECTORS
     from faceforge.plugins.identity import reference_descriptors
 
-    detector = DETECTORS.get(DEFAULT_DETECTOR)()
-    landmarker = LANDMARKERS.get(DEFAULT_ALIGNER)()
+    detector = DETECTORS.get(EXTRACT_OPTIONS.default("detector"))()
+    landmarker = LANDMARKERS.get(EXTRACT_OPTIONS.default("aligner"))()
     keep = (reference_descriptors([Path(p) for p in config.filter], detector, landmarker)
             if config.filter else None)
     drop = (reference_descriptors([Path(p) for p in config.nfilter], detector, landmarker)
@@ -273,7 +290,7 @@ def _blend_face(frame: np.ndarray, face: np.ndarray, predicted_mask: np.ndarray 
     if config.color != "none":
         face = adjust_color(config.color, face, old, mask)
     if config.sharpen != "none":
-        face = sharpen(face, config.sharpen.replace("-", "_"))
+        face = sharpen(face, config.sharpen)
     blended, _ = composite(frame, face, mask, out_matrix)
     return blended
 
@@ -336,12 +353,15 @@ def _check_output(writer, name: str, output: Path, info, config: ConvertConfig) 
     return set()
 
 
-def convert(config: ConvertConfig, progress=None,  # noqa: ANN001
+def convert(config: ConvertConfig, on_event: EventSink | None = None,
             stop: threading.Event | None = None) -> ConvertResult:
     """Convert one video or frame folder. Raises FaceforgeError subclasses."""
     from faceforge.io.writers import FacePatch, open_writer
 
+    emit = on_event or ignore
     swapper = FaceSwapper(config.model_dir, config.swap_model, config.device)
+    why = swapper.choose_compute(config.precision, config.cpu_kernels, PREDICT_BATCH_FRAMES)
+    emit(Note(why))
     source = open_source(config.input)
     halt = threading.Event()
     writer = None
@@ -388,10 +408,11 @@ def convert(config: ConvertConfig, progress=None,  # noqa: ANN001
             stage["write"] += time.perf_counter() - t2
             counts["frames"] += len(batch)
             counts["faces"] += len(owners)
-            if progress is not None:
-                elapsed = time.perf_counter() - started
-                progress(ConvertProgress(counts["frames"], info.frame_count, counts["faces"],
-                                         counts["frames"] / elapsed if elapsed else 0.0))
+            elapsed = time.perf_counter() - started
+            rate = counts["frames"] / elapsed if elapsed else 0.0
+            left = info.frame_count - counts["frames"]
+            emit(Progress(counts["frames"], info.frame_count, "frame", rate,
+                          left / rate if rate else None, {"faces_swapped": counts["faces"]}))
 
         def flush() -> None:
             crops, owners = [], []

@@ -8,14 +8,14 @@ loses at most the batches in flight and a rerun redoes exactly those frames.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
@@ -26,6 +26,7 @@ from faceforge.core import geometry
 from faceforge.core.image import warp_face
 from faceforge.core.masks import landmark_mask
 from faceforge.errors import Interrupted, UsageError
+from faceforge.events import EventSink, Progress, ignore
 from faceforge.formats.alignments import (
     AlignmentsStore,
     FaceRecord,
@@ -33,10 +34,17 @@ from faceforge.formats.alignments import (
     default_alignments_path,
 )
 from faceforge.formats.face_png import face_filename, write_face_png
-from faceforge.io import Frame, FrameSource, SourceInfo, open_source, source_fingerprint
+from faceforge.io import (
+    Frame,
+    FrameSource,
+    SourceInfo,
+    list_batch_inputs,
+    open_source,
+    source_fingerprint,
+)
 from faceforge.io.background import background_frames
 from faceforge.io.files import ensure_writable_dir
-from faceforge.options import DEFAULT_ALIGNER, DEFAULT_DETECTOR
+from faceforge.options import EXTRACT_OPTIONS, option_defaults
 from faceforge.pipeline.faces import FaceFinder, FaceFinderConfig, FoundFace
 
 log = logging.getLogger(__name__)
@@ -47,33 +55,35 @@ BATCH_FRAMES = 16
 
 
 @dataclass
+@option_defaults(EXTRACT_OPTIONS)
 class ExtractConfig:
-    """Everything one extraction needs. Field names match the CLI options' `dest`."""
+    """Every `extract` option (defaults from faceforge.options.extract)."""
 
     input: Path
     output: Path
-    alignments: Path | None = None
-    detector: str = DEFAULT_DETECTOR
-    aligner: str = DEFAULT_ALIGNER
-    masker: list[str] = field(default_factory=lambda: ["components", "extended"])
-    normalization: str = "none"
-    re_feed: int = 0
-    rotate: tuple[int, ...] | None = None
-    identity: bool = False
-    min_size: int = 0
-    max_size: int = 0
-    landmark_threshold: float = 0.12
-    filter: list[str] | None = None
-    nfilter: list[str] | None = None
-    ref_threshold: float = 0.6
-    size: int = 512
-    centering: str = "head"
-    extract_every_n: int = 1
-    save_interval: int = 0
-    skip_existing: bool = False
-    skip_existing_faces: bool = False
-    debug_landmarks: bool = False
-    png_compression: int = 1
+    alignments: Path | None
+    batch_mode: bool
+    detector: str
+    aligner: str
+    masker: list[str]
+    normalization: str
+    re_feed: int
+    rotate: tuple[int, ...] | None
+    identity: bool
+    min_size: int
+    max_size: int
+    landmark_threshold: float
+    filter: list[str] | None
+    nfilter: list[str] | None
+    ref_threshold: float
+    size: int
+    centering: str
+    extract_every_n: int
+    save_interval: int
+    skip_existing: bool
+    skip_existing_faces: bool
+    debug_landmarks: bool
+    png_compression: int
 
     def __post_init__(self) -> None:
         self.input = Path(self.input)
@@ -81,12 +91,15 @@ class ExtractConfig:
         if self.alignments is not None:
             self.alignments = Path(self.alignments)
         self.masker = [m for m in (self.masker or []) if m != "none"]
-        if self.size < 16:
-            raise UsageError(f"--size {self.size} is too small", "use at least 64 pixels")
+        if not 16 <= self.size <= 4096:
+            raise UsageError(f"--size {self.size} is out of range", "use 64 to 4096 pixels")
         if self.extract_every_n < 1:
             raise UsageError("--extract-every-n must be 1 or more")
         if not 0 <= self.png_compression <= 9:
             raise UsageError("--png-compression must be between 0 and 9")
+        if self.landmark_threshold < 0:
+            raise UsageError(f"--landmark-threshold {self.landmark_threshold} is negative",
+                             "use 0 to switch the check off, or a distance such as 0.12")
 
     def finder_config(self) -> FaceFinderConfig:
         return FaceFinderConfig(
@@ -118,17 +131,6 @@ class ExtractConfig:
 
 
 @dataclass
-class Progress:
-    """What a progress display shows; sent after every committed batch."""
-
-    frames_done: int
-    frames_total: int
-    faces_found: int
-    frames_per_s: float
-    eta_s: float | None
-
-
-@dataclass
 class ExtractResult:
     source: Path
     alignments: Path
@@ -145,36 +147,35 @@ class ExtractResult:
         return self.frames_processed / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
-ProgressCallback = Callable[[Progress], None]
+def extract_all(
+    config: ExtractConfig,
+    on_event: EventSink | None = None,
+    stop: threading.Event | None = None,
+) -> list[ExtractResult]:
+    """The `extract` job: one input, or with `batch_mode` each input of a folder into its own
+    subfolder of config.output (its store next to it). Raises FaceforgeError subclasses."""
+    if not config.batch_mode:
+        return [extract(config, on_event, stop)]
+    results = []
+    for path in list_batch_inputs(config.input):
+        one = dataclasses.replace(config, input=path, alignments=None, batch_mode=False,
+                                  output=config.output / Path(path).stem)
+        log.info("extracting %s", path)
+        results.append(extract(one, on_event, stop))
+    return results
 
 
 def extract(
     config: ExtractConfig,
-    progress: ProgressCallback | None = None,
+    on_event: EventSink | None = None,
     stop: threading.Event | None = None,
 ) -> ExtractResult:
     """Run one extraction (a single video or image folder). Raises FaceforgeError subclasses."""
     source = open_source(config.input)
     try:
-        return _extract_source(config, source, progress, stop)
+        return _extract_source(config, source, on_event or ignore, stop)
     finally:
         source.close()
-
-
-def extract_batch(
-    config: ExtractConfig,
-    inputs: list[Path],
-    progress: ProgressCallback | None = None,
-    stop: threading.Event | None = None,
-) -> list[ExtractResult]:
-    """Batch mode: each input into its own subfolder of config.output, store next to it."""
-    results = []
-    for path in inputs:
-        one = ExtractConfig(**{**asdict(config), "input": path, "alignments": None,
-                               "output": config.output / Path(path).stem})
-        log.info("extracting %s", path)
-        results.append(extract(one, progress, stop))
-    return results
 
 
 # --------------------------------------------------------------------------------------
@@ -258,7 +259,7 @@ def _frames_to_skip(store: AlignmentsStore, config: ExtractConfig, resuming: boo
 def _extract_source(
     config: ExtractConfig,
     source: FrameSource,
-    progress: ProgressCallback | None,
+    emit: EventSink,
     stop: threading.Event | None,
 ) -> ExtractResult:
     info = source.info
@@ -273,8 +274,7 @@ def _extract_source(
         already = sum(1 for i in skip if i % config.extract_every_n == 0)
         if already:
             log.info("resuming: %d of %d frames already extracted", already, wanted)
-        counts = _run(config, source, store, finder, output, skip, wanted, already, progress,
-                      stop)
+        counts = _run(config, source, store, finder, output, skip, wanted, already, emit, stop)
         store.set_meta("status", "complete")
         summary = store.summary()
     finally:
@@ -303,7 +303,7 @@ def _run(
     skip: set[int],
     wanted: int,
     already: int,
-    progress: ProgressCallback | None,
+    emit: EventSink,
     stop: threading.Event | None,
 ) -> dict[str, int]:
     commit_every = config.save_interval or BATCH_FRAMES
@@ -320,15 +320,13 @@ def _run(
             store.add_frames(records)
             counts["frames"] += len(records)
             counts["faces"] += sum(len(r.faces) for r in records)
-            if progress:
-                elapsed = time.perf_counter() - started
-                rate = counts["frames"] / elapsed if elapsed > 0 else 0.0
-                left = wanted - already - counts["frames"]
-                progress(Progress(already + counts["frames"], wanted, counts["faces"], rate,
-                                  left / rate if rate > 0 else None))
+            elapsed = time.perf_counter() - started
+            rate = counts["frames"] / elapsed if elapsed > 0 else 0.0
+            left = wanted - already - counts["frames"]
+            emit(Progress(already + counts["frames"], wanted, "frame", rate,
+                          left / rate if rate > 0 else None, {"faces": counts["faces"]}))
 
-    if progress:
-        progress(Progress(already, wanted, 0, 0.0, None))
+    emit(Progress(already, wanted, "frame", 0.0, None, {"faces": 0}))
     batch: list[tuple[Frame, list[FoundFace]]] = []
     try:
         for frame in background_frames(source, halt, skip, config.extract_every_n,
@@ -447,4 +445,4 @@ def _draw_landmarks(aligned: np.ndarray, points: np.ndarray) -> np.ndarray:
     return out
 
 
-__all__ = ["ExtractConfig", "ExtractResult", "Progress", "extract", "extract_batch"]
+__all__ = ["ExtractConfig", "ExtractResult", "extract", "extract_all"]

@@ -7,7 +7,7 @@ between frames, so a resumed extraction finds exactly what an uninterrupted one 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -15,6 +15,7 @@ import numpy as np
 
 from faceforge.core import geometry
 from faceforge.core.image import normalize
+from faceforge.options import EXTRACT_OPTIONS, option_defaults
 from faceforge.plugins.align import LANDMARKERS
 from faceforge.plugins.detect import DETECTORS, Detection
 
@@ -26,19 +27,22 @@ _REFEED_SHIFTS = ((0.05, 0.0), (-0.05, 0.0), (0.0, 0.05), (0.0, -0.05),
 
 
 @dataclass
+@option_defaults(EXTRACT_OPTIONS)
 class FaceFinderConfig:
+    """The `extract` options that decide which faces are found (defaults from there)."""
+
     detector: str
     aligner: str
-    normalization: str = "none"
-    re_feed: int = 0
-    rotate: tuple[int, ...] | None = None
-    identity: bool = False
-    min_size: int = 0
-    max_size: int = 0
-    landmark_threshold: float = 0.12
-    filter: list[str] = field(default_factory=list)
-    nfilter: list[str] = field(default_factory=list)
-    ref_threshold: float = 0.6
+    normalization: str
+    re_feed: int
+    rotate: tuple[int, ...] | None
+    identity: bool
+    min_size: int
+    max_size: int
+    landmark_threshold: float
+    filter: list[str] | None
+    nfilter: list[str] | None
+    ref_threshold: float
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -37,6 +38,11 @@ class Registry(Generic[T]):
 
     def names(self) -> list[str]:
         return sorted(self._entries)
+
+    def summary(self, name: str) -> str:
+        """The first line of the plugin's docstring: what --help and the GUI say about it."""
+        doc = inspect.getdoc(self.get(name)) or ""
+        return doc.split("\n", 1)[0].strip().rstrip(".")
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries

@@ -8,13 +8,11 @@ decoder, and optionally a learned mask; both are sigmoid outputs in [0, 1].
 from __future__ import annotations
 
 import dataclasses
-import json
 import types
 import typing
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypeVar
 
-import torch
 from torch import Tensor, nn
 
 from faceforge.errors import UsageError
@@ -95,13 +93,6 @@ class ModelConfig:
         config.validate()
         return config
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
-    @classmethod
-    def from_json(cls: type[ConfigT], text: str) -> ConfigT:
-        return cls.from_dict(json.loads(text))
-
 
 def _is_tuple_type(hint: Any) -> bool:
     origin = typing.get_origin(hint)
@@ -171,11 +162,6 @@ class FaceSwapModel(nn.Module):
         """
         return self(faces_a, "a"), self(faces_b, "b")
 
-    @torch.no_grad()
-    def swap(self, faces: Tensor, to_side: Side = "b") -> ModelOutput:
-        """Redraw faces of the other side as ``to_side`` (A→B by default), without gradients."""
-        return self(faces, to_side)
-
     def parameter_count(self) -> int:
         """Trainable parameters, counted as Keras' ``count_params`` does."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
@@ -183,10 +169,6 @@ class FaceSwapModel(nn.Module):
     def contiguous_state_dict(self) -> dict[str, Tensor]:
         """State dict safe for ``safetensors.torch.save_file`` even after ``channels_last``."""
         return {key: value.contiguous() for key, value in self.state_dict().items()}
-
-    @classmethod
-    def from_config_dict(cls, data: dict[str, Any]) -> FaceSwapModel:
-        return cls(cls.config_class.from_dict(data))
 
     @staticmethod
     def _check_side(side: str) -> None:

@@ -2,21 +2,27 @@
 
 Files are iteration-numbered and written (fsynced) before `state.json` names them; files the
 previous state named are deleted only after the new state is in place. The same routine writes
-the main folder, `backups/` and `snapshots/<iteration>/`.
+the main folder, `backups/` and `snapshots/<iteration>/`. All writing goes through io/files.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import os
+import logging
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from faceforge.errors import ModelError, OutputError
-from faceforge.formats.model_state import ModelState, fsync_file, read_state, write_state
+from faceforge import __version__
+from faceforge.errors import ModelError, OutputError, UsageError
+from faceforge.formats.model_state import ModelState, read_state, write_state
+from faceforge.io.files import atomic_copy, atomic_output
+from faceforge.plugins.model import MODELS, FaceSwapModel, build_model
+
+log = logging.getLogger(__name__)
 
 
 def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
@@ -62,21 +68,22 @@ def save_checkpoint(
     tag = f"{state.iterations:09d}"
     files = {"weights": f"weights-{tag}.safetensors"}
     try:
-        save_file(weights, str(folder / files["weights"]), metadata={"trainer": state.trainer})
-        fsync_file(folder / files["weights"])
+        with atomic_output(folder / files["weights"]) as temp:
+            save_file(weights, str(temp), metadata={"trainer": state.trainer})
         if optimizer is not None:
             tensors, meta = _optimizer_tensors(optimizer)
             tensors.update({f"rng.{k}": v.contiguous() for k, v in rng.items()})
             files["optimizer"] = f"optimizer-{tag}.safetensors"
-            save_file(tensors, str(folder / files["optimizer"]), metadata=meta)
-            fsync_file(folder / files["optimizer"])
+            with atomic_output(folder / files["optimizer"]) as temp:
+                save_file(tensors, str(temp), metadata=meta)
         state.files = files
         write_state(folder, state)
-    except OSError as exc:
+    except (OSError, OutputError) as exc:
         for name in files.values():
             if old is None or name not in old.files.values():
                 (folder / name).unlink(missing_ok=True)
-        raise OutputError(f"could not save the model in {folder}: {exc.strerror}",
+        reason = exc.message if isinstance(exc, OutputError) else exc.strerror
+        raise OutputError(f"could not save the model in {folder}: {reason}",
                           "free some disk space; the previous save is intact") from None
     if old is not None:
         for name in old.files.values():
@@ -101,11 +108,8 @@ def load_weights(folder: Path, state: ModelState) -> dict[str, torch.Tensor]:
                          "restore the model folder from its backups/ folder") from None
 
 
-def build_saved_model(folder: Path, state: ModelState):  # noqa: ANN201 - FaceSwapModel
+def build_saved_model(folder: Path, state: ModelState) -> FaceSwapModel:
     """Rebuild the model a folder's state describes and load its weights."""
-    from faceforge.errors import UsageError
-    from faceforge.plugins.model import build_model
-
     try:
         model = build_model(state.trainer, state.model_config)
     except (TypeError, ValueError, UsageError) as exc:
@@ -121,7 +125,7 @@ def build_saved_model(folder: Path, state: ModelState):  # noqa: ANN201 - FaceSw
     return model
 
 
-def load_trained_model(folder: Path):  # noqa: ANN201 - (FaceSwapModel, ModelState)
+def load_trained_model(folder: Path) -> tuple[FaceSwapModel, ModelState]:
     """A trained model folder's model (weights loaded) and state, or one clear ModelError."""
     folder = Path(folder)
     if not folder.is_dir():
@@ -159,16 +163,38 @@ def copy_checkpoint(src: Path, dst: Path) -> None:
         return
     dst.mkdir(parents=True, exist_ok=True)
     for name in state.files.values():
-        tmp = dst / f".{name}.tmp-{os.getpid()}"
-        with open(src / name, "rb") as fin, open(tmp, "wb") as fout:
-            while chunk := fin.read(1 << 22):
-                fout.write(chunk)
-            fout.flush()
-            os.fsync(fout.fileno())
-        os.replace(tmp, dst / name)
+        atomic_copy(src / name, dst / name)
     old = read_state(dst) if (dst / "state.json").exists() else None
     write_state(dst, state)
     if old is not None:
         for name in old.files.values():
             if name not in state.files.values():
                 (dst / name).unlink(missing_ok=True)
+
+
+def build_or_resume(model_dir: Path, trainer: str, learning_rate: float | None,
+                    train_config: dict) -> tuple[FaceSwapModel, ModelState]:
+    """The model to train: the one saved in `model_dir` (weights loaded), or a new `trainer`.
+
+    Built once, on the CPU; the caller moves it to its device.
+    """
+    state = read_state(model_dir)
+    if state is None:
+        config = MODELS.get(trainer).config_class()
+        if learning_rate is not None:
+            config = dataclasses.replace(config, learning_rate=learning_rate)
+        model = build_model(trainer, config)
+        state = ModelState(trainer=trainer, model_config=model.config.to_dict(),
+                           train_config=train_config, tool_version=__version__)
+        return model, state
+    if state.trainer != trainer:
+        raise ModelError(
+            f"model folder {model_dir} holds a `{state.trainer}` model, not `{trainer}`",
+            f"pass -t {state.trainer} to resume it, or a new -m folder")
+    saved_lr = state.model_config.get("learning_rate")
+    if learning_rate is not None and learning_rate != saved_lr:
+        log.info("learning rate changed from %s to %s", saved_lr, learning_rate)
+        state.model_config["learning_rate"] = learning_rate
+    model = build_saved_model(model_dir, state)
+    log.info("resuming %s at iteration %d", state.trainer, state.iterations)
+    return model, state

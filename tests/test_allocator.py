@@ -10,7 +10,7 @@ import pytest
 
 ROUNDS = textwrap.dedent("""
     import resource, sys, torch
-    from faceforge.pipeline.allocator import reuse_freed_memory
+    from faceforge.allocator import reuse_freed_memory
     if sys.argv[1] == "reuse":
         assert reuse_freed_memory() and reuse_freed_memory()  # idempotent
     def one_round():  # a step-like pattern: tensors of mixed sizes, held together, then freed

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,8 @@ import torch
 from faceforge.core import geometry
 from faceforge.core.masks import landmark_mask, region_masks
 from faceforge.errors import InputError, UsageError
-from faceforge.formats.face_png import read_face_meta
+from faceforge.formats.face_png import parse_face_meta
+from faceforge.io.files import read_bytes
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +61,11 @@ def list_face_files(folder: Path) -> list[Path]:
 
 
 def _load_one(path: Path, size: int, centering: str, coverage: float,
-              relandmark) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # noqa: ANN001
-    meta = read_face_meta(path)
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+              relandmark: Callable[[np.ndarray, Path], np.ndarray],
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    data = read_bytes(path, "face image")  # read once: metadata and pixels from the same bytes
+    meta = parse_face_meta(data, str(path))
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise InputError(f"cannot decode face image {path}", "delete it or re-extract")
     image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
@@ -98,10 +102,9 @@ class _Relandmarker:
 
     def _find(self, image: np.ndarray, path: Path) -> np.ndarray:
         if self.finder is None:
-            from faceforge.options import DEFAULT_ALIGNER, DEFAULT_DETECTOR
             from faceforge.pipeline.faces import FaceFinder, FaceFinderConfig
 
-            self.finder = FaceFinder(FaceFinderConfig(DEFAULT_DETECTOR, DEFAULT_ALIGNER))
+            self.finder = FaceFinder(FaceFinderConfig())  # the default detector and landmarker
         faces = self.finder.find(np.ascontiguousarray(image))
         if not faces:
             raise InputError(f"no face found in {path}", "delete it from the faces folder")

@@ -5,8 +5,9 @@ glibc serves every allocation over 32 MB (and, by default, many smaller ones) wi
 few hundred megabytes of activations and gradients every iteration, so the kernel zero-fills and
 maps them again each time: on the 2-core benchmark machine that was about a fifth of the step.
 Telling glibc to serve everything from its heap and never trim it makes the second and later
-steps reuse the same pages. It is a process-wide setting, applied by the commands that train
-and convert; elsewhere (other C libraries, other systems) it does nothing.
+steps reuse the same pages. It is a process-wide setting, so the shell that runs a job applies
+it (the CLI for train and convert), never the library; elsewhere (other C libraries, other
+systems) it does nothing.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ _applied = False
 
 def reuse_freed_memory() -> bool:
     """Ask glibc to keep freed memory for reuse; True when the setting took effect."""
-    global _applied  # noqa: PLW0603 - applied once per process
+    global _applied
     if _applied:
         return True
     if not sys.platform.startswith("linux"):
