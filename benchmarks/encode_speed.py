@@ -39,7 +39,7 @@ import cv2
 import numpy as np
 
 from faceforge.io import SourceInfo, open_source
-from faceforge.io.writers import open_writer
+from faceforge.plugins.writer import open_writer
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "video"
 CLIP = DATA / "tears_of_steel_clip.mp4"

@@ -19,6 +19,16 @@ def test_core_and_formats_do_not_load_torch_or_video_libraries():
     assert not {"torch", "av", "dlib", "gradio"} & loaded
 
 
+def test_writer_plugins_import_without_numpy_or_media_libraries():
+    loaded = _modules_after("import faceforge.plugins.writer")
+    assert not {"numpy", "av", "cv2", "PIL"} & loaded
+
+
+def test_io_does_not_import_plugins_or_formats():
+    loaded = _modules_after("import faceforge.io, faceforge.io.video_out, faceforge.io.audio")
+    assert not [m for m in loaded if m.startswith(("faceforge.plugins", "faceforge.formats"))]
+
+
 def test_cli_module_is_light():
     loaded = _modules_after("import faceforge.cli")
     assert not {"torch", "av", "dlib", "cv2", "numpy", "gradio"} & loaded

@@ -277,3 +277,32 @@ def test_a_video_without_an_alignments_store(video_dir, tiny_model, tmp_path, ca
                  str(tiny_model)]) == 3
     err = capsys.readouterr().err
     assert "no alignments store" in err and "-T" in err and "Traceback" not in err
+
+
+def test_the_patch_writer_gets_the_swapped_faces_and_nothing_is_blended(
+        video_dir, faces, tiny_model, tmp_path, monkeypatch):
+    from faceforge.formats.patch_png import read_patch
+    from faceforge.pipeline import convert
+
+    def no_blending(*args, **kwargs):
+        raise AssertionError("the patch writer uses no frames: nothing should be blended")
+
+    monkeypatch.setattr(convert, "_blend_face", no_blending)
+    store_path = faces["a"].parent / "a.db"
+    assert main(convert_args(video_dir / "lp_d18.mp4", tmp_path, store_path, tiny_model,
+                             "-w", "patch", "-R", "0-8")) == 0
+    store = AlignmentsStore.open(store_path, "r")
+    records = {frame.index: frame for frame in store.iter_frames() if frame.index <= 8}
+    store.close()
+    expected = sorted(f"lp_d18_{index:06d}_{number}.png" for index, frame in records.items()
+                      for number in range(len(frame.faces)))
+    assert expected and sorted(p.name for p in tmp_path.iterdir()) == expected
+    for path in tmp_path.iterdir():
+        pixels, meta = read_patch(path)
+        size = pixels.shape[0]
+        assert pixels.shape == (size, size, 3) and meta["patch_size"] == [size, size]
+        assert meta["frame_size"] == [480, 480]
+        # The matrix takes the face from the frame into the patch: its centre lands mid-patch.
+        face = records[meta["frame_index"]].faces[meta["face_index"]]
+        centre = meta["matrix"] @ np.append(face.landmarks.mean(axis=0), 1.0)
+        assert np.all(np.abs(centre - size / 2) < size / 4), centre

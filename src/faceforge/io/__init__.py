@@ -14,22 +14,8 @@ from faceforge.io.source import (
     SourceInfo,
     natural_sort_key,
 )
-from faceforge.io.writers import (
-    WRITERS,
-    FacePatch,
-    FrameWriter,
-    existing_indices,
-    open_writer,
-    read_patch,
-)
 
 __all__ = [
-    "WRITERS",
-    "FacePatch",
-    "FrameWriter",
-    "existing_indices",
-    "open_writer",
-    "read_patch",
     "IMAGE_EXTENSIONS",
     "VIDEO_EXTENSIONS",
     "Frame",

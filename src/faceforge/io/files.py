@@ -4,6 +4,7 @@ naming the file for every way a write can fail, and output folders checked befor
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import re
 import secrets
@@ -13,6 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from faceforge.errors import FaceforgeError, InputError, OutputError
+
+log = logging.getLogger(__name__)
 
 _DISK_FULL_HINT = "free some space on that disk or choose an output folder on another disk"
 
@@ -67,6 +70,26 @@ def _unlink_quietly(path: Path) -> None:
         path.unlink()
     except OSError:
         pass
+
+
+def partial_path(final: Path) -> Path:
+    """`clip_converted.mp4` -> `clip_converted.partial-<pid>.mp4`, for outputs that a library
+    writes over many calls (videos, GIFs): same folder (so the rename is atomic), same suffix
+    (so players and FFmpeg still know the format), never the final name."""
+    return final.with_name(f"{final.stem}.partial-{os.getpid()}{final.suffix}")
+
+
+def remove_partial(path: Path | None) -> None:
+    """Delete a partial output if it is there; a failure is logged, not raised, because this
+    runs while something else is already failing."""
+    if path is None:
+        return
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        log.warning("could not remove partial output %s: %s", path, exc)
 
 
 @contextmanager

@@ -42,6 +42,10 @@ VIDEO_EXTENSIONS: tuple[str, ...] = (
     ".ogv",
 )
 
+# Image folders have no frame rate; outputs made from one play at this rate (frames/s), the
+# rate FFmpeg reads image sequences at too.
+IMAGE_SOURCE_FPS = 25.0
+
 
 def natural_sort_key(name: str) -> tuple[list[int | str], str]:
     """Sort key that orders `img2.png` before `img10.png` (case-insensitive, digits by value).

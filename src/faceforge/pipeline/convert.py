@@ -29,7 +29,9 @@ from faceforge.formats.alignments import AlignmentsStore, FaceRecord, default_al
 from faceforge.io import Frame, FrameSource, open_source, source_fingerprint
 from faceforge.io.background import background_frames
 from faceforge.io.files import ensure_writable_dir
+from faceforge.io.source import SourceInfo
 from faceforge.options import CONVERT_OPTIONS, EXTRACT_OPTIONS, option_defaults
+from faceforge.plugins.writer import Writer
 from faceforge.training.checkpoint import load_trained_model
 from faceforge.training.precision import Compute, apply_compute, choose_compute, time_per_call
 
@@ -333,10 +335,11 @@ def _writer_options(config: ConvertConfig, writer: str) -> dict:
     return {}
 
 
-def _check_output(writer, name: str, output: Path, info, config: ConvertConfig) -> set[int]:  # noqa: ANN001
+def _check_output(writer: Writer, name: str, output: Path, info: SourceInfo,
+                  config: ConvertConfig) -> set[int]:
     """Refuse to overwrite earlier results silently; returns frames to skip on resume."""
     from faceforge.errors import OutputError
-    from faceforge.io.writers import existing_indices
+    from faceforge.plugins.writer.images import existing_indices
 
     target = getattr(writer, "output_path", None)
     if target is not None and Path(target).exists():
@@ -356,7 +359,8 @@ def _check_output(writer, name: str, output: Path, info, config: ConvertConfig) 
 def convert(config: ConvertConfig, on_event: EventSink | None = None,
             stop: threading.Event | None = None) -> ConvertResult:
     """Convert one video or frame folder. Raises FaceforgeError subclasses."""
-    from faceforge.io.writers import FacePatch, open_writer
+    from faceforge.formats.patch_png import FacePatch
+    from faceforge.plugins.writer import open_writer
 
     emit = on_event or ignore
     swapper = FaceSwapper(config.model_dir, config.swap_model, config.device)
@@ -381,30 +385,32 @@ def convert(config: ConvertConfig, on_event: EventSink | None = None,
         started = time.perf_counter()
         pending: list[tuple[Frame, list]] = []
 
-        patches = writer.accepts == "patches"
         blender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faceforge-blend")
         in_flight: list = []
 
-        def finish(batch: list, predicted, masks, owners: list, t1: float) -> None:  # noqa: ANN001
-            """Blend and write one predicted batch (on the blend thread, in order)."""
-            if patches:
-                per_frame: dict[int, list] = {slot: [] for slot in range(len(batch))}
+        def finish(batch: list, predicted: np.ndarray | None, masks: np.ndarray | None,
+                   owners: list, t1: float) -> None:
+            """Blend and write one predicted batch (on the blend thread, in order). A writer
+            that does not use frames gets None, and the blending is skipped."""
+            patches: list[list[FacePatch]] = [[] for _ in batch]
+            if writer.uses_patches:
                 for k, (slot, _, out_m) in enumerate(owners):
                     face = (predicted[k] * 255).round().astype(np.uint8)
-                    per_frame[slot].append(FacePatch(face, out_m, len(per_frame[slot])))
-                t2 = time.perf_counter()
-                for slot, (frame, _) in enumerate(batch):
-                    writer.write_patches(frame.index, per_frame[slot])
-            else:
+                    patches[slot].append(FacePatch(face, out_m, len(patches[slot])))
+            images: list[np.ndarray | None] = [None] * len(batch)
+            if writer.uses_frame:
                 images = [frame.image for frame, _ in batch]
                 for k, (slot, landmarks, out_m) in enumerate(owners):
                     images[slot] = _blend_face(images[slot], predicted[k],
                                                None if masks is None else masks[k], landmarks,
                                                out_m, config, blend)
-                t2 = time.perf_counter()
+            t2 = time.perf_counter()
+            if writer.uses_frame:
                 stage["blend"] += t2 - t1
-                for (frame, _), image in zip(batch, images, strict=True):
-                    writer.write(frame.index, _scaled(image, config.output_scale))
+            for (frame, _), image, faces in zip(batch, images, patches, strict=True):
+                if image is not None:
+                    image = _scaled(image, config.output_scale)
+                writer.write(frame.index, image, faces)
             stage["write"] += time.perf_counter() - t2
             counts["frames"] += len(batch)
             counts["faces"] += len(owners)

@@ -1,9 +1,12 @@
-"""Output writers on real footage: video round trips with audio, frame ranges, atomic
-finishing, image sequences, GIF, face patches, and the errors users can cause."""
+"""Output writers on real footage: the contract every registered writer keeps, video round
+trips with audio, atomic finishing, image sequences, GIF, face patches, and the errors users
+can cause. The audio engine's own checks (cut spans, sync, copying) are in tests/io/test_audio.py.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,15 +17,10 @@ import pytest
 from PIL import Image
 
 from faceforge.errors import OutputError, UsageError
+from faceforge.formats.patch_png import FacePatch, read_patch
 from faceforge.io import SourceInfo, open_source
-from faceforge.io.writers import (
-    WRITERS,
-    FacePatch,
-    existing_indices,
-    frame_filename,
-    open_writer,
-    read_patch,
-)
+from faceforge.plugins.writer import WRITERS, open_writer
+from faceforge.plugins.writer.images import existing_indices, frame_filename
 
 
 @pytest.fixture(scope="module")
@@ -58,27 +56,9 @@ def _streams(path: Path) -> dict[str, tuple[int, float, float | None, str]]:
     return found
 
 
-def _decoded_audio(path: Path) -> tuple[np.ndarray, float, int]:
-    """Mono float samples, the time (s) of the first one, and the sample rate."""
-    with av.open(str(path)) as container:
-        chunks, start, rate = [], None, 0
-        for frame in container.decode(audio=0):
-            if start is None:
-                start, rate = float(frame.time or 0.0), frame.sample_rate
-            samples = frame.to_ndarray().astype(np.float64)
-            if not frame.format.is_planar:
-                samples = samples.reshape(-1, frame.layout.nb_channels).T
-            chunks.append(samples.mean(axis=0))
-    return np.concatenate(chunks), start or 0.0, rate
-
-
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float(10 * np.log10(255.0**2 / mse))
-
-
-def _gray_frames(info: SourceInfo) -> np.ndarray:
-    return np.full((info.height, info.width, 3), 128, np.uint8)
 
 
 # ---------------------------------------------------------------------------------------
@@ -129,81 +109,6 @@ def test_abort_leaves_no_file(clip, tmp_path: Path) -> None:
                 writer.write(index, frames[index])
             raise KeyboardInterrupt
     assert list(tmp_path.iterdir()) == []
-
-
-def test_a_frame_range_gets_the_audio_of_its_own_time_span(video_dir: Path, tmp_path) -> None:
-    # short_hamilton_clip.mp4 has speech, 29.97 fps, and its video starts 0.85 s after its
-    # audio: the cut must be measured from the first video frame, not from 0.
-    with open_source(video_dir / "short_hamilton_clip.mp4") as source:
-        info = source.info
-    gray = _gray_frames(info)
-    with open_writer("ffmpeg", info, tmp_path) as writer:
-        for index in range(30, 120):
-            writer.write(index, gray)
-    assert not writer.audio_is_copied
-    streams = _streams(writer.output_path)
-    frames, video_s, _, _ = streams["video"]
-    assert frames == 90 and abs(video_s - 90 * 100 / 2997) < 1e-3
-    assert abs(streams["audio"][1] - video_s) < 0.05
-
-    # The output audio must be the source's from frame 30's time on: find the lag where the
-    # two line up best; it should be (close to) zero.
-    source_audio, source_start, rate = _decoded_audio(info.path)
-    with av.open(str(info.path)) as container:
-        first_frame_s = float(next(container.decode(video=0)).time)
-    out_audio, _, _ = _decoded_audio(writer.output_path)
-    span_start = round((first_frame_s + 30 * 100 / 2997 - source_start) * rate)
-    window = out_audio[rate // 2 : rate // 2 + rate]  # a second from the middle
-    max_lag = rate // 20
-    first = span_start + rate // 2 - max_lag
-    reference = source_audio[first : first + rate + 2 * max_lag]
-    # Cross-correlation through the FFT: score[lag] = sum(window * reference[lag:]).
-    size = len(reference) + len(window)
-    scores = np.fft.irfft(np.fft.rfft(reference, size) * np.conj(np.fft.rfft(window, size)), size)
-    best = int(np.argmax(scores[: 2 * max_lag]))
-    lag_ms = (best - max_lag) / rate * 1000
-    assert abs(lag_ms) < 2, f"audio is {lag_ms:.1f} ms out of sync"
-    matched = reference[best : best + len(window)]
-    similarity = np.dot(window, matched) / np.linalg.norm(window) / np.linalg.norm(matched)
-    assert similarity > 0.9, "the output audio is not the source's audio of that span"
-
-
-def test_skipped_frames_close_up_and_the_audio_follows(clip, tmp_path: Path) -> None:
-    info, frames = clip
-    with open_writer("ffmpeg", info, tmp_path, {"container": "mkv"}) as writer:
-        for index in [*range(0, 10), *range(50, 70)]:
-            writer.write(index, frames[index])
-    assert writer.runs == [[0, 10], [50, 70]]
-    assert writer.output_path.name == "lp_d18_converted.mkv"
-    with open_source(writer.output_path) as back:
-        assert back.frame_count == 30
-    with av.open(str(writer.output_path)) as container:
-        audio_s = sum(frame.samples for frame in container.decode(audio=0)) / 44100
-    assert abs(audio_s - 1.0) < 0.05
-
-
-def test_mkv_output_copies_the_audio_and_starts_the_video_at_zero(clip, tmp_path) -> None:
-    info, _ = clip
-    gray = _gray_frames(info)
-    with open_writer("ffmpeg", info, tmp_path, {"container": "mkv"}) as writer:
-        for index in range(info.frame_count):
-            writer.write(index, gray)
-    assert writer.audio_is_copied
-    with av.open(str(writer.output_path)) as container:
-        video, audio = container.streams.video[0], container.streams.audio[0]
-        # Matroska cannot hold the AAC priming packet before 0: it must not push video later.
-        assert video.start_time == 0 and audio.codec_context.codec.canonical_name == "aac"
-        assert abs(container.duration / 1e6 - 7.2) < 1 / 30
-
-
-def test_mp3_audio_is_copied_into_mp4_as_it_is(video_dir: Path, tmp_path: Path) -> None:
-    with open_source(video_dir / "single_face.mp4") as source:
-        with open_writer("ffmpeg", source.info, tmp_path) as writer:
-            for frame in source.iter_frames():
-                writer.write(frame.index, frame.image)
-    streams = _streams(writer.output_path)
-    assert streams["video"][0] == 72
-    assert streams["audio"][3] == "mp3"
 
 
 def test_portrait_video_without_audio(video_dir: Path, tmp_path: Path) -> None:
@@ -306,10 +211,10 @@ def test_patches_keep_their_pixels_mask_and_matrix(clip, tmp_path: Path) -> None
     mask = rng.integers(0, 256, (64, 64), dtype=np.uint8)
     matrix = np.array([[0.5, 0.1, -20.25], [-0.1, 0.5, -31.5]])
     with open_writer("patch", info, tmp_path) as writer:
-        writer.write_patches(4, [FacePatch(face, matrix), FacePatch(face, matrix, 1, mask)])
-        writer.write_patches(5, [])
-        with pytest.raises(TypeError, match="write_patches"):
-            writer.write(6, frames[6])
+        assert not writer.uses_frame and writer.uses_patches
+        writer.write(4, None, [FacePatch(face, matrix), FacePatch(face, matrix, 1, mask)])
+        writer.write(5, None, [])
+        writer.write(6, frames[6])  # a frame is not used, and no patches make no file
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lp_d18_000004_0.png",
                                                           "lp_d18_000004_1.png"]
     pixels, meta = read_patch(tmp_path / "lp_d18_000004_0.png")
@@ -324,21 +229,76 @@ def test_patches_keep_their_pixels_mask_and_matrix(clip, tmp_path: Path) -> None
 # every writer, and user mistakes
 
 
-@pytest.mark.parametrize("name", [n for n in WRITERS.names() if WRITERS.get(n).accepts == "frames"])
-def test_every_frame_writer_finishes_or_leaves_nothing_partial(clip, tmp_path: Path,
-                                                               name: str) -> None:
+def _patches_of(image: np.ndarray) -> list[FacePatch]:
+    """One square "face" cut from the frame's middle, with the matrix that places it."""
+    height, width = image.shape[:2]
+    size = min(height, width) // 2
+    top, left = (height - size) // 2, (width - size) // 2
+    face = np.ascontiguousarray(image[top : top + size, left : left + size])
+    return [FacePatch(face, np.array([[1.0, 0.0, -left], [0.0, 1.0, -top]]))]
+
+
+def _frames_in(folder: Path) -> int:
+    """How many frames the finished outputs in `folder` hold, decoding every one of them:
+    videos and GIFs count their frames, an image file or a patch counts one."""
+    total = 0
+    for path in folder.iterdir():
+        if path.suffix in (".mp4", ".mkv", ".gif"):
+            with open_source(path) as back:
+                total += sum(1 for _ in back.iter_frames())
+        elif re.search(r"_\d{6}_\d+\.png$", path.name):  # <stem>_<frame>_<face>.png
+            pixels, meta = read_patch(path)
+            assert pixels.shape[2] == 3 and meta["matrix"].shape == (2, 3)
+            total += 1
+        else:
+            assert cv2.imread(str(path)) is not None, f"{path.name} does not decode"
+            total += 1
+    return total
+
+
+def _partial_files(folder: Path) -> list[str]:
+    return [p.name for p in folder.iterdir() if "partial" in p.name or ".tmp-" in p.name]
+
+
+@pytest.mark.parametrize("kind", ["video", "images"])
+@pytest.mark.parametrize("name", WRITERS.names())
+def test_every_writer_finishes_or_leaves_nothing_partial(clip, tmp_path: Path, name: str,
+                                                         kind: str) -> None:
     info, frames = clip
-    small = replace(info, kind="images", has_audio=False, fps=10.0, width=64, height=48)
-    images = [cv2.resize(frames[i], (64, 48)) for i in range(4)]
-    with open_writer(name, small, tmp_path / "done") as writer:
+    # Frames a third of a second apart: Pillow folds identical neighbours into one GIF frame.
+    images = [frames[i * 10] for i in range(4)]
+    if kind == "images":  # like a folder of small frames: no audio, no frame rate
+        info = replace(info, kind="images", has_audio=False, fps=None, width=64, height=48)
+        images = [cv2.resize(image, (64, 48)) for image in images]
+    with open_writer(name, info, tmp_path / "done") as writer:
+        assert writer.uses_frame or writer.uses_patches, f"{name} uses nothing it is given"
         for index, image in enumerate(images):
-            writer.write(index, image)
-    assert list((tmp_path / "done").iterdir()), f"{name} wrote nothing"
+            writer.write(index, image if writer.uses_frame else None, _patches_of(image))
+    assert writer.frames_written == 4
+    assert _partial_files(tmp_path / "done") == []
+    assert _frames_in(tmp_path / "done") == 4, f"{name} did not write every frame"
+    with pytest.raises(ValueError, match="already closed"):
+        writer.write(4, images[0], _patches_of(images[0]))
+
     with pytest.raises(RuntimeError):
-        with open_writer(name, small, tmp_path / "failed") as writer:
-            writer.write(0, images[0])
+        with open_writer(name, info, tmp_path / "failed") as writer:
+            writer.write(0, images[0], _patches_of(images[0]))
+            with pytest.raises(ValueError, match="arrived after frame 0"):
+                writer.write(0, images[0], _patches_of(images[0]))
             raise RuntimeError("the model crashed")
-    assert not [p for p in (tmp_path / "failed").iterdir() if "partial" in p.name]
+    assert _partial_files(tmp_path / "failed") == []
+
+
+@pytest.mark.parametrize("name", [n for n in WRITERS.names() if WRITERS.get(n).uses_frame])
+def test_a_writer_that_uses_frames_refuses_none_and_non_rgb(clip, tmp_path: Path,
+                                                             name: str) -> None:
+    info, frames = clip
+    with open_writer(name, info, tmp_path) as writer:
+        with pytest.raises(ValueError, match="needs the converted frame"):
+            writer.write(0, None, _patches_of(frames[0]))
+    with open_writer(name, info, tmp_path) as writer:
+        with pytest.raises(ValueError, match="H x W x 3 uint8 RGB"):
+            writer.write(0, frames[0].astype(np.float32))
 
 
 def test_unknown_writer_codec_or_option_names_the_valid_ones(clip, tmp_path: Path) -> None:
@@ -359,6 +319,14 @@ def test_unknown_writer_codec_or_option_names_the_valid_ones(clip, tmp_path: Pat
         assert expected in caught.value.one_line()
 
 
+def test_the_container_option_names_the_video_file(clip, tmp_path: Path) -> None:
+    info, _ = clip
+    writer = open_writer("ffmpeg", info, tmp_path, {"container": "mkv"})
+    assert writer.output_path.name == "lp_d18_converted.mkv"
+    writer.abort()
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_output_folder_that_is_a_file_is_refused(clip, tmp_path: Path) -> None:
     info, _ = clip
     (tmp_path / "out").write_bytes(b"")
@@ -369,10 +337,10 @@ def test_an_output_folder_that_is_a_file_is_refused(clip, tmp_path: Path) -> Non
 def test_an_encoder_missing_from_the_ffmpeg_build_is_a_usage_error(
     clip, tmp_path: Path, monkeypatch
 ) -> None:
-    import faceforge.io.writers as writers
+    from faceforge.plugins.writer import ffmpeg
 
     info, _ = clip
-    monkeypatch.setitem(writers._ENCODERS, "h265", "libx265_not_built")
+    monkeypatch.setitem(ffmpeg.ENCODERS, "h265", "libx265_not_built")
     with pytest.raises(UsageError) as caught:
         open_writer("ffmpeg", info, tmp_path, {"codec": "h265"})
     assert "no libx265_not_built encoder" in caught.value.one_line()
