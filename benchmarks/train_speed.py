@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import torch
-from faceforge.pipeline.face_sets import load_face_set
+from faceforge.training.face_sets import load_face_set
 from faceforge.pipeline.train import PairModel, TrainConfig, TrainStep, choose_autocast
 from torch.utils.flop_counter import FlopCounterMode
 

@@ -47,12 +47,12 @@ def test_help_answers_quickly_and_lists_the_commands():
 def test_command_help_shows_every_option_with_its_default(command):
     from faceforge import options
 
-    specs = getattr(options, f"{command.upper()}_OPTIONS")
+    specs = options.COMMANDS[command]
     proc = subprocess.run([sys.executable, "-m", "faceforge.cli", command, "--help"],
                           capture_output=True, text=True)
     assert proc.returncode == 0
     text = " ".join(proc.stdout.split())
     for option in specs:
         assert option.flags[0] in proc.stdout
-        if option.default not in (None, [], ()) and option.action != "store_true":
-            assert f"(default: {option.default})" in text, option.dest
+        if option.default_text() is not None:
+            assert f"(default: {option.default_text()})" in text, option.dest

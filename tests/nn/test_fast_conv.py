@@ -17,7 +17,7 @@ from faceforge.nn.fast_conv import (
     use_cpu_kernels,
     winograd_conv3x3,
 )
-from faceforge.pipeline.train import cpu_has_bf16
+from faceforge.training.precision import cpu_has_bf16
 from faceforge.plugins.model import build_model
 
 
