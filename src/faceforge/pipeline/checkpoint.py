@@ -16,7 +16,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from faceforge.errors import ModelError, OutputError
-from faceforge.formats.model_state import ModelState, fsync_file, read_state, write_state
+from faceforge.formats.model_state import ModelState, read_state, write_state
+from faceforge.io.files import fsync_file
 
 
 def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
