@@ -1,5 +1,6 @@
 """The one place files are written: atomically (never left half-written), with an OutputError
-naming the file for every way a write can fail, and output folders checked before use."""
+naming the file for every way a write can fail, and output folders checked before use. Plain
+files are read here too, with one InputError naming the file for every way a read can fail."""
 
 from __future__ import annotations
 
