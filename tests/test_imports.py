@@ -29,6 +29,41 @@ def test_io_does_not_import_plugins_or_formats():
     assert not [m for m in loaded if m.startswith(("faceforge.plugins", "faceforge.formats"))]
 
 
+def test_every_formats_module_loads_no_ml_or_video_library():
+    # One process importing every module: if all of them together load none, neither does any
+    # one alone. Walking the package covers modules added later too.
+    loaded = _modules_after(
+        "import importlib, pkgutil, faceforge.formats as formats; "
+        "[importlib.import_module(m.name) "
+        "for m in pkgutil.walk_packages(formats.__path__, 'faceforge.formats.')]"
+    )
+    assert {"faceforge.formats.alignments.store", "faceforge.formats.model_state"} <= loaded
+    assert not {"torch", "av", "dlib", "gradio", "ai_edge_litert"} & loaded
+
+
+def _layer_modules(loaded: set[str], *layers: str) -> set[str]:
+    """The loaded modules of the given faceforge layers (`faceforge.<layer>` and below)."""
+    return {name for name in loaded
+            if name.startswith("faceforge.") and name.split(".")[1] in layers}
+
+
+def test_io_files_imports_nothing_from_formats_or_plugins():
+    # Run from its file, so that only files.py's own imports count, not those of io/__init__.
+    loaded = _modules_after(
+        "import importlib.util, pathlib, faceforge; "
+        "path = pathlib.Path(faceforge.__file__).parent / 'io' / 'files.py'; "
+        "spec = importlib.util.spec_from_file_location('io_files_alone', path); "
+        "spec.loader.exec_module(importlib.util.module_from_spec(spec))"
+    )
+    assert "faceforge.errors" in loaded  # it did run
+    assert not _layer_modules(loaded, "formats", "plugins")
+
+
+def test_io_package_imports_nothing_from_formats_or_plugins():
+    loaded = _modules_after("import faceforge.io")
+    assert not _layer_modules(loaded, "formats", "plugins")
+
+
 def test_cli_module_is_light():
     loaded = _modules_after("import faceforge.cli")
     assert not {"torch", "av", "dlib", "cv2", "numpy", "gradio"} & loaded

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
 import struct
-import time
 import zlib
 from pathlib import Path
 
@@ -28,8 +28,6 @@ from faceforge.formats import (
     write_face_png,
 )
 from faceforge.formats.png_chunks import encode_gray_png, png_chunk
-
-PHOTO = Path(__file__).resolve().parents[3] / "shared" / "data" / "photos" / "astronaut.png"
 
 
 @pytest.fixture
@@ -261,6 +259,56 @@ def test_atomic_write_leaves_no_temporary_files(tmp_path: Path, rng) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["clip_000012_1.png"]
 
 
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if ".tmp-" in p.name)
+
+
+@pytest.mark.parametrize("failing", ["fsync", "replace"])
+def test_failed_write_keeps_the_previous_face_image(
+    tmp_path: Path, rng, monkeypatch, failing: str
+) -> None:
+    path = tmp_path / "clip_000012_1.png"
+    write_face_png(path, face_image(rng), face_meta(rng))
+    before = path.read_bytes()
+
+    def disk_full(*args) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, failing, disk_full)
+    with pytest.raises(OutputError, match="cannot write face image .*clip_000012_1.png") as info:
+        write_face_png(path, face_image(rng), face_meta(rng))
+    assert "free some space" in info.value.hint
+    assert path.read_bytes() == before
+    assert leftovers(tmp_path) == []
+
+
+def test_ctrl_c_during_a_write_keeps_the_previous_face_image(
+    tmp_path: Path, rng, monkeypatch
+) -> None:
+    path = tmp_path / "clip_000012_1.png"
+    write_face_png(path, face_image(rng), face_meta(rng))
+    before = path.read_bytes()
+
+    def interrupted(src, dst) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_face_png(path, face_image(rng), face_meta(rng))
+    assert path.read_bytes() == before
+    assert leftovers(tmp_path) == []
+
+
+def test_non_durable_write_skips_the_fsync(tmp_path: Path, rng, monkeypatch) -> None:
+    def no_fsync(fd: int) -> None:
+        raise AssertionError("durable=False must not fsync")
+
+    monkeypatch.setattr(os, "fsync", no_fsync)
+    path = tmp_path / "clip_000012_1.png"
+    write_face_png(path, face_image(rng), face_meta(rng), durable=False)
+    assert read_face_meta(path)["frame_index"] == 12
+
+
 def test_write_into_a_missing_folder_is_an_output_error(tmp_path: Path, rng) -> None:
     blocker = tmp_path / "plain_file"
     blocker.write_text("x")
@@ -328,36 +376,3 @@ def test_faceswap_header_with_code_is_never_executed(tmp_path: Path, rng) -> Non
     with pytest.raises(FormatError, match="Faceswap metadata"):
         parse_face_meta(data, "hostile.png")
     assert not marker.exists()
-
-
-# -- speed -----------------------------------------------------------------------------
-
-
-def test_encode_speed_is_reported(tmp_path: Path, rng, capsys) -> None:
-    """Sanity print, not a timed assertion."""
-    if PHOTO.exists():
-        photo = cv2.imread(str(PHOTO))[0:260, 120:380, ::-1]
-        image = np.ascontiguousarray(cv2.resize(photo, (512, 512), interpolation=cv2.INTER_CUBIC))
-        kind = "astronaut photo"
-    else:
-        image = face_image(rng, 512)
-        kind = "synthetic"
-    meta = face_meta(rng, size=512)
-    encode_face_png(image, meta)
-    timings, writes, reads = [], [], []
-    for number in range(10):
-        start = time.perf_counter()
-        data = encode_face_png(image, meta)
-        timings.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        write_face_png(tmp_path / f"f_{number}.png", image, meta)
-        writes.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        read_face_meta(tmp_path / f"f_{number}.png")
-        reads.append(time.perf_counter() - start)
-    with capsys.disabled():
-        print(
-            f"\n[face_png] 512x512 {kind}: encode {np.median(timings) * 1e3:.1f} ms, "
-            f"write+fsync {np.median(writes) * 1e3:.1f} ms, read_face_meta "
-            f"{np.median(reads) * 1e6:.0f} us, {len(data) / 1024:.0f} KiB"
-        )

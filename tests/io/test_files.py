@@ -11,13 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from faceforge.errors import OutputError
+from faceforge.errors import InputError, OutputError
 from faceforge.io import atomic_write, ensure_writable_dir
 from faceforge.io import files as files_module
 from faceforge.io.files import (
     append_text,
     atomic_copy,
     atomic_output,
+    open_input,
+    read_bytes,
     remove_stale_temporaries,
     temporary_path,
 )
@@ -160,3 +162,28 @@ def test_only_temporaries_of_dead_processes_are_removed(tmp_path: Path) -> None:
     unrelated.write_bytes(b"not ours")
     assert remove_stale_temporaries(tmp_path) == [stale]
     assert mine.exists() and unrelated.exists() and not stale.exists()
+
+
+def test_reading_a_missing_or_odd_file_is_one_input_error_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "state.json").write_bytes(b"{}")
+    assert read_bytes(tmp_path / "state.json") == b"{}"
+    with open_input(tmp_path / "state.json") as handle:
+        assert handle.read() == b"{}"
+    with pytest.raises(InputError, match="face image .*gone.png not found"):
+        read_bytes(tmp_path / "gone.png", "face image")
+    with pytest.raises(InputError, match="face image .*gone.png not found"):
+        with open_input(tmp_path / "gone.png", "face image"):
+            pass
+    with pytest.raises(InputError, match="face image .* is a folder, not a file"):
+        read_bytes(tmp_path, "face image")
+    with pytest.raises(InputError, match="face image .* is a folder, not a file"):
+        with open_input(tmp_path, "face image"):
+            pass
+
+
+def test_a_read_failing_halfway_is_an_input_error(tmp_path: Path) -> None:
+    (tmp_path / "face.png").write_bytes(b"\x89PNG")
+    with pytest.raises(InputError, match="cannot read face image .*face.png: Input/output"):
+        with open_input(tmp_path / "face.png", "face image") as handle:
+            handle.read(4)
+            raise OSError(errno.EIO, "Input/output error")

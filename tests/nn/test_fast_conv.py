@@ -17,8 +17,8 @@ from faceforge.nn.fast_conv import (
     use_cpu_kernels,
     winograd_conv3x3,
 )
-from faceforge.training.precision import cpu_has_bf16
 from faceforge.plugins.model import build_model
+from faceforge.training.precision import cpu_has_bf16
 
 
 def _grads(function, x, weight, bias, grad_out):  # noqa: ANN001, ANN202

@@ -139,8 +139,8 @@ def _ddp_worker(rank: int, world: int, port: int, faces: dict, model: str, out: 
     os.environ.update({"RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank),
                        "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
     torch.set_num_threads(1)
-    from faceforge.training import checkpoint
     from faceforge.pipeline import train as train_module
+    from faceforge.training import checkpoint
 
     writes = []
     original_save = checkpoint.save_checkpoint

@@ -20,13 +20,14 @@ from typing import Any
 import cv2
 import numpy as np
 
-from faceforge.errors import FormatError, InputError, OutputError
+from faceforge.errors import FormatError, OutputError
 from faceforge.formats.png_chunks import (
     insert_after_ihdr,
     itxt_chunk,
     read_text_chunks,
     text_chunks,
 )
+from faceforge.io.files import atomic_write, read_bytes
 
 __all__ = [
     "CENTERINGS",
@@ -315,34 +316,18 @@ def write_face_png(
     """
     path = Path(path)
     data = encode_face_png(image_rgb, meta, compression)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            if durable:
-                handle.flush()
-                os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
-        raise OutputError(
-            f"cannot write face image {path}: {exc.strerror}",
-            "check that the faces folder exists, is writable and the disk is not full",
-        ) from exc
+        atomic_write(path, data, durable=durable)
+    except OutputError as exc:
+        cause = exc.__cause__
+        reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else exc.message
+        raise OutputError(f"cannot write face image {path}: {reason}", exc.hint) from cause
 
 
 def read_face_png(path: str | os.PathLike[str]) -> tuple[np.ndarray, dict[str, Any]]:
     """The RGB pixels (HxWx3 uint8) and validated metadata of a face PNG."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise InputError(f"face image {path} not found", "check the faces folder") from exc
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}", "check its permissions") from exc
+    data = read_bytes(path, "face image")
     meta = parse_face_meta(data, str(path))
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if bgr is None:

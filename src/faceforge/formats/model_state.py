@@ -9,13 +9,13 @@ complete files: the previous save's or the new one's.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from faceforge.errors import FormatError, ModelError
+from faceforge.errors import FormatError, ModelError, OutputError
+from faceforge.io.files import atomic_write
 
 STATE_FILE = "state.json"
 STATE_FORMAT = "faceforge-model"
@@ -95,29 +95,15 @@ def read_state(model_dir: Path) -> ModelState | None:
     return ModelState.from_json(text, path)
 
 
-def fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_state(model_dir: Path, state: ModelState) -> None:
-    """Replace state.json atomically (temp file, fsync, rename, fsync the folder)."""
-    model_dir = Path(model_dir)
-    path = model_dir / STATE_FILE
-    tmp = model_dir / f".{STATE_FILE}.tmp-{os.getpid()}"
+    """Replace state.json atomically and durably (see `faceforge.io.files.atomic_write`).
+
+    Raises OSError, as the weight files written before it do, so that a failed save is
+    handled in one place by the caller, which also removes those files.
+    """
     try:
-        with open(tmp, "w") as handle:
-            handle.write(state.to_json())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        dir_fd = os.open(model_dir, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    finally:
-        tmp.unlink(missing_ok=True)
+        atomic_write(Path(model_dir) / STATE_FILE, state.to_json())
+    except OutputError as exc:
+        if isinstance(exc.__cause__, OSError):
+            raise exc.__cause__ from None
+        raise

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from faceforge.errors import FormatError, InputError
+from faceforge.errors import FormatError
+from faceforge.io.files import open_input
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TEXT_CHUNK_TYPES = (b"iTXt", b"tEXt", b"zTXt")
@@ -86,38 +87,31 @@ def read_text_chunks(path: Path) -> tuple[dict[str, str], int | None]:
     """Like :func:`text_chunks` but seeks past image data instead of reading it."""
     texts: dict[str, str] = {}
     width = None
-    try:
-        with open(path, "rb") as handle:
-            if handle.read(len(PNG_SIGNATURE)) != PNG_SIGNATURE:
-                raise FormatError(f"{path} is not a PNG file", "face images must be PNG files")
-            while True:
-                head = handle.read(8)
-                if len(head) < 8:
-                    break
-                length, chunk_type = struct.unpack(">I4s", head)
-                if chunk_type == b"IEND":
-                    break
-                if chunk_type == b"IHDR" or (
-                    chunk_type in TEXT_CHUNK_TYPES and length <= _MAX_TEXT_CHUNK
-                ):
-                    body = handle.read(length + 4)
-                    if len(body) < length + 4:
-                        raise FormatError(f"{path} is a truncated PNG", "re-extract the face")
-                    body, crc = body[:length], body[length:]
-                    if chunk_type == b"IHDR":
-                        width = struct.unpack(">I", body[:4])[0] if length >= 8 else None
-                        continue
-                    check_crc(chunk_type + body + crc, path)
-                    keyword, text = decode_text_chunk(chunk_type, body, path)
-                    texts.setdefault(keyword, text)
-                else:
-                    handle.seek(length + 4, os.SEEK_CUR)
-    except FileNotFoundError as exc:
-        raise InputError(f"face image {path} not found", "check the faces folder") from exc
-    except IsADirectoryError as exc:
-        raise InputError(f"{path} is a folder, not a face image", "pass a PNG file") from exc
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}", "check its permissions") from exc
+    with open_input(path, "face image") as handle:
+        if handle.read(len(PNG_SIGNATURE)) != PNG_SIGNATURE:
+            raise FormatError(f"{path} is not a PNG file", "face images must be PNG files")
+        while True:
+            head = handle.read(8)
+            if len(head) < 8:
+                break
+            length, chunk_type = struct.unpack(">I4s", head)
+            if chunk_type == b"IEND":
+                break
+            if chunk_type == b"IHDR" or (
+                chunk_type in TEXT_CHUNK_TYPES and length <= _MAX_TEXT_CHUNK
+            ):
+                body = handle.read(length + 4)
+                if len(body) < length + 4:
+                    raise FormatError(f"{path} is a truncated PNG", "re-extract the face")
+                body, crc = body[:length], body[length:]
+                if chunk_type == b"IHDR":
+                    width = struct.unpack(">I", body[:4])[0] if length >= 8 else None
+                    continue
+                check_crc(chunk_type + body + crc, path)
+                keyword, text = decode_text_chunk(chunk_type, body, path)
+                texts.setdefault(keyword, text)
+            else:
+                handle.seek(length + 4, os.SEEK_CUR)
     return texts, width
 
 

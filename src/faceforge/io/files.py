@@ -1,5 +1,6 @@
 """The one place files are written: atomically (never left half-written), with an OutputError
-naming the file for every way a write can fail, and output folders checked before use."""
+naming the file for every way a write can fail, and output folders checked before use. Plain
+files are read here too, with one InputError naming the file for every way a read can fail."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from faceforge.errors import FaceforgeError, InputError, OutputError
 
@@ -152,18 +154,35 @@ def append_text(path: str | os.PathLike[str], text: str) -> None:
         raise output_error("writing", target, exc) from exc
 
 
+def _input_error(what: str, path: Path, exc: OSError) -> InputError:
+    if isinstance(exc, FileNotFoundError):
+        return InputError(f"{what} {path} not found", "check the path")
+    if isinstance(exc, IsADirectoryError):
+        return InputError(f"{what} {path} is a folder, not a file", "pass a file")
+    return InputError(f"cannot read {what} {path}: {exc.strerror or exc}", "check its permissions")
+
+
 def read_bytes(path: str | os.PathLike[str], what: str = "file") -> bytes:
     """The bytes of `path`; a missing or unreadable file is one `InputError` naming it."""
     target = Path(path)
     try:
         return target.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{what} {target} not found", "check the path") from None
-    except IsADirectoryError:
-        raise InputError(f"{what} {target} is a folder, not a file", "pass a file") from None
     except OSError as exc:
-        raise InputError(f"cannot read {what} {target}: {exc.strerror or exc}",
-                         "check its permissions") from None
+        raise _input_error(what, target, exc) from None
+
+
+@contextmanager
+def open_input(path: str | os.PathLike[str], what: str = "file") -> Iterator[BinaryIO]:
+    """`path` opened for binary reading, for readers that seek rather than read it whole.
+
+    An OSError while opening or reading it is one `InputError` naming it, as for `read_bytes`.
+    """
+    target = Path(path)
+    try:
+        with open(target, "rb") as handle:
+            yield handle
+    except OSError as exc:
+        raise _input_error(what, target, exc) from None
 
 
 def fsync_file(path: str | os.PathLike[str]) -> None:

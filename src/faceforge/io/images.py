@@ -3,6 +3,7 @@ honoured, every image turned into 8-bit RGB whatever its depth or channels."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,23 +46,32 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(images, key=lambda image: natural_sort_key(image.name))
 
 
-def read_image_rgb(path: Path) -> np.ndarray:
+def read_image_rgb(path: str | os.PathLike[str], what: str = "image") -> np.ndarray:
     """Decode one image file to upright 8-bit RGB (H x W x 3, C-contiguous).
 
-    IMREAD_COLOR is what makes this one call enough: it applies the EXIF orientation, expands
-    grayscale, drops alpha and scales 16-bit samples down to 8 bits.
+    `what` names the file in errors ("reference photo ... does not exist"): a missing,
+    unreadable or undecodable file is one `InputError`. IMREAD_COLOR is what makes this one
+    call enough: it applies the EXIF orientation, expands grayscale, drops alpha and scales
+    16-bit samples down to 8 bits.
     """
+    path = Path(path)
     try:
         encoded = np.fromfile(path, dtype=np.uint8)
+    except FileNotFoundError:
+        raise InputError(f"{what} {path} does not exist", hint="check the path") from None
+    except IsADirectoryError:
+        raise InputError(
+            f"{what} {path} is a folder, not an image file", hint="pass an image file"
+        ) from None
     except OSError as exc:
         raise InputError(
-            f"cannot read image {path}: {exc.strerror or exc}",
-            hint="check the file's permissions, or remove it from the folder",
+            f"cannot read {what} {path}: {exc.strerror or exc}",
+            hint="check the file's permissions",
         ) from exc
     image = cv2.imdecode(encoded, cv2.IMREAD_COLOR) if encoded.size else None
     if image is None:
         raise InputError(
-            f"image {path} cannot be decoded (damaged, empty, or not really a "
+            f"{what} {path} cannot be decoded (damaged, empty, or not really a "
             f"{path.suffix.lstrip('.').lower()} file)",
             hint="remove or replace that file, then run again",
         )

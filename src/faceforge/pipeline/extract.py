@@ -33,7 +33,7 @@ from faceforge.formats.alignments import (
     FrameRecord,
     default_alignments_path,
 )
-from faceforge.formats.face_png import face_filename, write_face_png
+from faceforge.formats.face_png import face_filename, make_face_meta, write_face_png
 from faceforge.io import (
     Frame,
     FrameSource,
@@ -400,19 +400,19 @@ def _write_face(
     mask_matrix = geometry.aligned_matrix(legacy, MASK_SIZE, "head")
     masks = {name: landmark_mask(face.landmarks, mask_matrix, MASK_SIZE, name)
              for name in config.masker}
-    meta = {
-        "source": str(config.input.name),
-        "frame_index": frame.index,
-        "frame_name": frame.name,
-        "face_index": face_index,
-        "source_size": [int(frame.image.shape[1]), int(frame.image.shape[0])],
-        "landmarks": np.round(face.landmarks.astype(np.float64), 3).tolist(),
-        "matrix": matrix.tolist(),
-        "size": config.size,
-        "centering": config.centering,
-        "coverage": 1.0,
-        "tool_version": __version__,
-    }
+    meta = make_face_meta(
+        source=str(config.input.name),
+        frame_index=frame.index,
+        frame_name=frame.name,
+        face_index=face_index,
+        source_size=(frame.image.shape[1], frame.image.shape[0]),
+        landmarks=np.round(face.landmarks.astype(np.float64), 3),
+        matrix=matrix,
+        size=config.size,
+        centering=config.centering,
+        coverage=1.0,
+        tool_version=__version__,
+    )
     write_face_png(output / face_filename(stem, frame.index, face_index), aligned, meta,
                    compression=config.png_compression, durable=False)
     return FaceRecord(

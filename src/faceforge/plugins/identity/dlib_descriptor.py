@@ -7,9 +7,9 @@ from pathlib import Path
 
 import dlib
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from faceforge.errors import InputError
+from faceforge.io.images import read_image_rgb
 from faceforge.plugins.align.base import Landmarker
 from faceforge.plugins.detect.base import Detector
 from faceforge.plugins.model_files import dlib_model
@@ -56,18 +56,6 @@ class FaceDescriber:
         return np.array([np.array(d) for d in descriptors], dtype=np.float32).reshape(-1, 128)
 
 
-def _read_rgb(path: Path) -> np.ndarray:
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
-    except FileNotFoundError:
-        raise InputError(f"reference photo {path} does not exist", "check the path") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise InputError(
-            f"reference photo {path} cannot be read ({exc})", "use a JPEG or PNG photo"
-        ) from None
-
-
 def reference_descriptors(
     image_paths: Sequence[str | Path],
     detector: Detector,
@@ -85,7 +73,7 @@ def reference_descriptors(
     descriptors = []
     for image_path in image_paths:
         path = Path(image_path)
-        image = _read_rgb(path)
+        image = read_image_rgb(path, "reference photo")
         faces = detector.detect([image])[0]
         if not faces:
             raise InputError(
