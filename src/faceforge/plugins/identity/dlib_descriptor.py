@@ -14,9 +14,6 @@ from faceforge.plugins.align.base import Landmarker
 from faceforge.plugins.detect.base import Detector
 from faceforge.plugins.model_files import dlib_model
 
-#: dlib's published threshold: descriptors closer than this are very likely the same person.
-SAME_PERSON_DISTANCE = 0.6
-
 
 class FaceDescriber:
     """Computes dlib_face_recognition_resnet_model_v1 descriptors from 68-point landmarks.
