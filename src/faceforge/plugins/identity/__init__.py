@@ -1,7 +1,7 @@
 """Face identity: 128-d descriptors for filtering faces to one person and for sorting."""
 
+from faceforge.core.thresholds import SAME_PERSON_DISTANCE
 from faceforge.plugins.identity.dlib_descriptor import (
-    SAME_PERSON_DISTANCE,
     FaceDescriber,
     distance_to_refs,
     reference_descriptors,
