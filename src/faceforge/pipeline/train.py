@@ -175,7 +175,7 @@ class PairModel(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, faces_a: torch.Tensor, faces_b: torch.Tensor):  # noqa: ANN201
+    def forward(self, faces_a: torch.Tensor, faces_b: torch.Tensor):
         return self.model.forward_pair(faces_a, faces_b)
 
 
@@ -183,7 +183,7 @@ class PairModel(nn.Module):
 # Setting up: new model or resumed one
 
 
-def _build_or_resume(config: TrainConfig, device: torch.device):  # noqa: ANN202
+def _build_or_resume(config: TrainConfig, device: torch.device):
     state = read_state(config.model_dir)
     if state is None:
         overrides = {}
@@ -243,7 +243,7 @@ class _Sampler:
 
 def train(
     config: TrainConfig,
-    progress=None,  # noqa: ANN001 - Callable[[TrainProgress], None]
+    progress=None,  # Callable[[TrainProgress], None]
     stop: threading.Event | None = None,
 ) -> TrainResult:
     """Train (or resume) the model in config.model_dir up to config.iterations."""
@@ -402,7 +402,7 @@ class TrainStep:
         self.channels_last = autocast_dtype is not None or device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda") if autocast_dtype == torch.float16 else None
 
-    def _batch(self, side: int):  # noqa: ANN202 - AugmentedBatch
+    def _batch(self, side: int):  # -> AugmentedBatch
         face_set, sampler = self.sets[side], self.samplers[side]
         picks = sampler.next(self.config.batch_size)
         images = face_set.images[picks].to(self.device, non_blocking=True)
@@ -446,7 +446,7 @@ class TrainStep:
         return total_a / config.accumulate, total_b / config.accumulate
 
 
-def _side_loss(output, batch, losses: LossConfig) -> torch.Tensor:  # noqa: ANN001
+def _side_loss(output, batch, losses: LossConfig) -> torch.Tensor:
     masks = batch.masks
     face_mask, eye_mask, mouth_mask = masks[:, 0:1], masks[:, 1:2], masks[:, 2:3]
     predicted_mask = None
