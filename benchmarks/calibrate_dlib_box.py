@@ -4,9 +4,9 @@ dlib's shape predictor was trained on HOG detector boxes, so a box from another 
 first mapped to the HOG box it would have had. For every sampled frame of the single-person
 clips where HOG and the other detector each find exactly one face, this records the HOG box
 relative to the other box: centre offset in units of the other box's width/height and the
-size ratio. The medians are the constants in `faceforge/plugins/align/dlib68.py`
-(`DLIB_BOX_CALIBRATION`). For BlazeFace it also measures the HOG box against the keypoints
-(eye mid-point and mouth centre), pooled over both ranges: `KEYPOINT_BOX_CALIBRATION`.
+size ratio. The medians are each detector's `dlib_box_calibration` (faceforge/plugins/detect/).
+For BlazeFace it also measures the HOG box against the keypoints (eye mid-point and mouth
+centre), pooled over both ranges: `KEYPOINT_BOX_CALIBRATION` in faceforge/plugins/align/dlib68.py.
 Run: .venv/bin/python benchmarks/calibrate_dlib_box.py
 """
 

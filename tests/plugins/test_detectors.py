@@ -96,6 +96,25 @@ def test_a_batch_of_different_sizes_gives_one_result_per_frame(
     assert [len(found) for found in detector(name).detect(frames)] == [1, 0, 2]
 
 
+@pytest.mark.parametrize("name", ALL_DETECTORS)
+def test_every_detection_of_a_batch_carries_its_source_and_box_calibration(
+    name, small_portrait, photos, detector, read_rgb
+):
+    calibration = DETECTORS.get(name).dlib_box_calibration
+    assert calibration is not None, f"{name} declares no dlib_box_calibration"
+    assert len(calibration) == 3 and calibration[2] > 0
+    two_people = np.ascontiguousarray(read_rgb(photos / "two_people.jpg")[::2, ::2])
+    frames = [small_portrait, two_people]
+    found = detector(name).detect(frames)
+    assert len(found) == 2
+    assert sum(len(faces) for faces in found) > 0
+    for faces, frame in zip(found, frames, strict=True):
+        assert_valid(faces, frame)
+        for face in faces:
+            assert face.source == name
+            assert face.dlib_box_calibration == calibration
+
+
 def test_blazeface_keypoints_put_the_right_eye_on_the_image_left(small_portrait, detector):
     for name in ("blazeface", "blazeface-full"):
         keypoints = detector(name).detect([small_portrait])[0][0].keypoints

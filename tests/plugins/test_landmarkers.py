@@ -7,9 +7,11 @@ import json
 import numpy as np
 import pytest
 
+from faceforge.errors import UsageError
 from faceforge.plugins.align import LANDMARKERS
+from faceforge.plugins.align.dlib68 import box_sources, dlib_like_box
 from faceforge.plugins.align.mesh import MAPPING_FILE, load_mesh68_mapping
-from faceforge.plugins.detect import Detection
+from faceforge.plugins.detect import DETECTORS, Detection
 
 ALL_LANDMARKERS = LANDMARKERS.names()
 SEEDS = ["hog", "blazeface", "blazeface-full"]
@@ -100,3 +102,35 @@ def test_mesh_mapping_is_a_convex_blend_of_mesh_vertices():
     assert matrix.shape == (68, 468)
     np.testing.assert_allclose(matrix.sum(axis=1), 1.0, atol=1e-3)
     assert (matrix >= 0).all()
+
+
+def test_auto_box_source_applies_the_calibration_the_detection_carries():
+    # A detector unknown to the landmarker: its own calibration is all dlib needs.
+    made_up = Detection(box=(100.0, 100.0, 200.0, 300.0), score=1.0, source="new-detector",
+                        dlib_box_calibration=(0.1, -0.05, 1.2))
+    # centre (150, 200) moves by 0.1 * 100 and -0.05 * 200; the size grows by 1.2
+    assert dlib_like_box(made_up, "auto") == pytest.approx((100.0, 70.0, 220.0, 310.0))
+
+
+def test_a_box_made_by_hand_is_taken_as_a_hog_box():
+    by_hand = Detection(box=(10.0, 20.0, 50.0, 70.0), score=1.0)
+    assert dlib_like_box(by_hand, "auto") == pytest.approx(by_hand.box)
+
+
+@pytest.mark.parametrize("name", DETECTORS.names())
+def test_a_detector_named_as_box_source_lends_its_registered_calibration(name):
+    assert name in box_sources()
+    carrying_other = Detection(box=(0.0, 0.0, 100.0, 100.0), score=1.0,
+                               dlib_box_calibration=(0.5, 0.5, 2.0))
+    shift_x, shift_y, ratio = DETECTORS.get(name).dlib_box_calibration
+    half = 50.0 * ratio
+    expected = (50 + 100 * shift_x - half, 50 + 100 * shift_y - half,
+                50 + 100 * shift_x + half, 50 + 100 * shift_y + half)
+    assert dlib_like_box(carrying_other, name) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("name", ALL_LANDMARKERS)
+def test_an_unknown_box_source_is_refused_with_the_valid_ones(name):
+    with pytest.raises(UsageError, match="no box calibration") as raised:
+        LANDMARKERS.get(name)(box_source="no-such-detector")
+    assert "blazeface-full" in raised.value.hint

@@ -326,22 +326,28 @@ def _run(
             emit(Progress(already + counts["frames"], wanted, "frame", rate,
                           left / rate if rate > 0 else None, {"faces": counts["faces"]}))
 
+    def find_and_write(frames: list[Frame]) -> None:
+        # One finder call per batch, so the detector sees all of its frames at once.
+        found = finder.find_batch([frame.image for frame in frames])
+        batch = list(zip(frames, found, strict=True))
+        pending.append(writer.submit(_write_batch, batch, config, output, stem))
+
     emit(Progress(already, wanted, "frame", 0.0, None, {"faces": 0}))
-    batch: list[tuple[Frame, list[FoundFace]]] = []
+    frames: list[Frame] = []
     try:
         for frame in background_frames(source, halt, skip, config.extract_every_n,
                                       buffer=2 * BATCH_FRAMES):
             if stop is not None and stop.is_set():
                 raise KeyboardInterrupt
-            batch.append((frame, finder.find(frame.image)))
-            if len(batch) >= commit_every:
-                pending.append(writer.submit(_write_batch, batch, config, output, stem))
-                batch = []
+            frames.append(frame)
+            if len(frames) >= commit_every:
+                find_and_write(frames)
+                frames = []
                 # Bound the work in flight so a kill loses little and memory stays flat.
                 commit_ready(block=len(pending) > 2)
-        if batch:
-            pending.append(writer.submit(_write_batch, batch, config, output, stem))
-            batch = []
+        if frames:
+            find_and_write(frames)
+            frames = []
         commit_ready(block=True)
     except KeyboardInterrupt:
         halt.set()

@@ -1,7 +1,8 @@
-"""Finding faces in one frame: detect → landmarks → filters → identity.
+"""Finding faces in frames: detect → landmarks → filters → identity.
 
-Shared by `extract` and by `convert --on-the-fly`. Pure per-frame logic with no state carried
-between frames, so a resumed extraction finds exactly what an uninterrupted one would.
+Shared by `extract` and by `convert --on-the-fly`. Detection runs on a batch of frames, the rest
+frame by frame, with no state carried between frames, so a resumed extraction finds exactly
+what an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import numpy as np
 from faceforge.core import geometry
 from faceforge.core.image import normalize
 from faceforge.options import EXTRACT_OPTIONS, option_defaults
-from faceforge.plugins.align import LANDMARKERS
-from faceforge.plugins.detect import DETECTORS, Detection
+from faceforge.plugins.align import LANDMARKERS, Landmarker
+from faceforge.plugins.detect import DETECTORS, Detection, Detector
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +58,23 @@ def box_diagonal(box: tuple[float, float, float, float]) -> float:
 
 
 class FaceFinder:
-    """Finds, landmarks and filters the faces of one RGB frame at a time."""
+    """Finds, landmarks and filters the faces of RGB frames, a batch at a time.
 
-    def __init__(self, config: FaceFinderConfig) -> None:
+    The detector sees the whole batch in one call; landmarks, the sanity check, identity and
+    filters follow frame by frame. `detector` and `landmarker` replace the plugins named in
+    the config, e.g. with in-memory fakes in tests.
+    """
+
+    def __init__(
+        self,
+        config: FaceFinderConfig,
+        detector: Detector | None = None,
+        landmarker: Landmarker | None = None,
+    ) -> None:
         self.config = config
-        self.detector = DETECTORS.get(config.detector)()
-        self.landmarker = LANDMARKERS.get(config.aligner)()
+        self.detector = detector if detector is not None else DETECTORS.get(config.detector)()
+        self.landmarker = (landmarker if landmarker is not None
+                           else LANDMARKERS.get(config.aligner)())
         self.describer = None
         self.keep_refs: np.ndarray | None = None
         self.drop_refs: np.ndarray | None = None
@@ -78,16 +90,25 @@ class FaceFinder:
                     [Path(p) for p in config.nfilter], self.detector, self.landmarker)
 
     def find(self, image: np.ndarray) -> list[FoundFace]:
-        detections = self._detect(image)
-        if not detections and self.config.rotate:
-            return self._find_rotated(image)
-        return self._finish(image, detections)
+        return self.find_batch([image])[0]
+
+    def find_batch(self, images: list[np.ndarray]) -> list[list[FoundFace]]:
+        """The faces of each image, left to right; one detector call for the whole batch."""
+        detections = self._detect(images)
+        found = [self._finish(image, frame_detections)
+                 for image, frame_detections in zip(images, detections, strict=True)]
+        undetected = [i for i, frame_detections in enumerate(detections) if not frame_detections]
+        if self.config.rotate and undetected:
+            self._find_rotated(images, undetected, found)
+        return found
 
     # -- stages ----------------------------------------------------------------------------
 
-    def _detect(self, image: np.ndarray) -> list[Detection]:
-        seen = normalize(image, self.config.normalization)
-        detections = self.detector.detect([seen])[0]
+    def _detect(self, images: list[np.ndarray]) -> list[list[Detection]]:
+        seen = [normalize(image, self.config.normalization) for image in images]
+        return [self._size_filtered(detections) for detections in self.detector.detect(seen)]
+
+    def _size_filtered(self, detections: list[Detection]) -> list[Detection]:
         kept = []
         for det in detections:
             diagonal = box_diagonal(det.box)
@@ -139,23 +160,33 @@ class FaceFinder:
                 return False
         return True
 
-    def _find_rotated(self, image: np.ndarray) -> list[FoundFace]:
-        height, width = image.shape[:2]
+    def _find_rotated(
+        self, images: list[np.ndarray], missing: list[int], found: list[list[FoundFace]]
+    ) -> None:
+        """Retry the frames at indices `missing` rotated by each angle in turn, one detector
+        call per angle, until faces are found; they are mapped back to the frame in `found`."""
         for angle in self.config.rotate or ():
-            rotated, to_rotated = rotate_image(image, angle)
-            detections = self._detect(rotated)
-            if not detections:
-                continue
-            back = geometry.invert(to_rotated)
-            faces = self._finish(rotated, detections)
-            for face in faces:
-                face.landmarks = geometry.transform_points(face.landmarks, back).astype(
-                    np.float32)
-                face.detection = _map_detection(face.detection, back, width, height)
-            if faces:
+            if not missing:
+                return
+            rotations = [rotate_image(images[i], angle) for i in missing]
+            detections = self._detect([rotated for rotated, _ in rotations])
+            still_missing = []
+            for i, (rotated, to_rotated), frame_detections in zip(
+                missing, rotations, detections, strict=True
+            ):
+                faces = self._finish(rotated, frame_detections)
+                if not faces:
+                    still_missing.append(i)
+                    continue
+                height, width = images[i].shape[:2]
+                back = geometry.invert(to_rotated)
+                for face in faces:
+                    face.landmarks = geometry.transform_points(face.landmarks, back).astype(
+                        np.float32)
+                    face.detection = _map_detection(face.detection, back, width, height)
                 log.debug("found %d face(s) after rotating by %d degrees", len(faces), angle)
-                return faces
-        return []
+                found[i] = faces
+            missing = still_missing
 
 
 def looks_like_a_face(landmarks: np.ndarray, threshold: float) -> bool:

@@ -23,11 +23,5 @@ class Landmarker:
     def landmarks(self, frame: np.ndarray, detections: list[Detection]) -> list[np.ndarray]:
         raise NotImplementedError
 
-    def landmarks_batch(
-        self, frames: list[np.ndarray], detections: list[list[Detection]]
-    ) -> list[list[np.ndarray]]:
-        """Default batch form: one call per frame. Plugins may override to batch."""
-        return [self.landmarks(f, d) for f, d in zip(frames, detections, strict=True)]
-
 
 LANDMARKERS: Registry[type[Landmarker]] = Registry("aligner")

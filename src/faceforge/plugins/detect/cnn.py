@@ -7,8 +7,14 @@ from dataclasses import dataclass
 import dlib
 import numpy as np
 
-from faceforge.plugins.detect.base import DETECTORS, Detection, Detector
-from faceforge.plugins.detect.hog import as_frame, clip_box, squash_score
+from faceforge.plugins.detect.base import (
+    DETECTORS,
+    Detection,
+    Detector,
+    as_frame,
+    clip_box,
+    squash_score,
+)
 from faceforge.plugins.model_files import dlib_model
 
 
@@ -31,6 +37,9 @@ class CnnDetector(Detector):
 
     name = "cnn"
     input_size = None
+    #: the median HOG box relative to this detector's box, over every 4th of 344 frames of 8
+    #: single-person clips (benchmarks/calibrate_dlib_box.py)
+    dlib_box_calibration = (0.0549, 0.0928, 1.0928)
 
     def __init__(
         self, upsample: int = CnnConfig.upsample, min_confidence: float = CnnConfig.min_confidence

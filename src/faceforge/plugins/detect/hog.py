@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import dlib
 import numpy as np
 
-from faceforge.plugins.detect.base import DETECTORS, Detection, Detector
+from faceforge.plugins.detect.base import (
+    DETECTORS,
+    HOG_BOX,
+    Detection,
+    Detector,
+    as_frame,
+    clip_box,
+    squash_score,
+)
 
 
 @dataclass
@@ -24,33 +31,14 @@ class HogConfig:
     threshold: float = 0.0
 
 
-def squash_score(margin: float) -> float:
-    """Map a dlib detector margin (0 at its decision threshold) into [0, 1] with a logistic."""
-    return 1.0 / (1.0 + math.exp(-margin))
-
-
-def clip_box(
-    left: float, top: float, right: float, bottom: float, width: int, height: int
-) -> tuple[float, float, float, float] | None:
-    """Clip a box to the frame; None when nothing of it is left inside."""
-    left, right = max(0.0, float(left)), min(float(width), float(right))
-    top, bottom = max(0.0, float(top)), min(float(height), float(bottom))
-    if right - left < 1.0 or bottom - top < 1.0:
-        return None
-    return (left, top, right, bottom)
-
-
-def as_frame(frame: np.ndarray) -> np.ndarray:
-    """C-contiguous uint8 copy-if-needed: dlib silently finds nothing in non-contiguous arrays."""
-    return np.ascontiguousarray(frame, dtype=np.uint8)
-
-
 @DETECTORS.register("hog")
 class HogDetector(Detector):
     """dlib HOG detector (frontal faces, about 80 px and larger at upsample 0)."""
 
     name = "hog"
     input_size = None
+    #: the dlib landmarker was trained on these very boxes
+    dlib_box_calibration = HOG_BOX
 
     def __init__(self, upsample: int = HogConfig.upsample, threshold: float = HogConfig.threshold):
         self.config = HogConfig(upsample=upsample, threshold=threshold)
