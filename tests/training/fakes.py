@@ -54,15 +54,16 @@ class TinyModel(FaceSwapModel):
 
 
 def face_set(side: str, count: int = 6, seed: int = 0) -> FaceSet:
-    """Random faces with a face mask over the middle and eye/mouth strips."""
+    """Smooth random faces with a face mask over the middle and eye/mouth strips."""
     generator = torch.Generator().manual_seed(seed)
-    images = torch.randint(0, 256, (count, 3, SIZE, SIZE), generator=generator,
-                           dtype=torch.uint8)
+    coarse = torch.rand((count, 3, 4, 4), generator=generator)
+    smooth = torch.nn.functional.interpolate(coarse, size=(SIZE, SIZE), mode="bilinear")
+    images = (smooth * 255).round().to(torch.uint8)
     masks = torch.zeros(count, 3, SIZE, SIZE, dtype=torch.uint8)
     masks[:, 0, 2:-2, 2:-2] = 255
     masks[:, 1, 5:7, 3:-3] = 255
     masks[:, 2, 11:13, 5:-5] = 255
-    mean = torch.from_numpy(geometry.mean_face()).float()
+    mean = torch.tensor(geometry.mean_face(), dtype=torch.float32)
     landmarks = torch.zeros(count, 68, 2)
     landmarks[:, 17:] = mean * SIZE * 0.6 + SIZE * 0.2
     return FaceSet(side, Path(f"faces_{side}"), images, masks, landmarks,
