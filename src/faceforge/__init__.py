@@ -1,3 +1,3 @@
-"""faceforge: swap faces in video. Extract, train, convert; from a CLI or a web GUI."""
+"""faceforge: swap faces in video. Extract, train, convert, from the command line."""
 
 __version__ = "0.1.0"

@@ -1,4 +1,4 @@
-"""One exception tree for faceforge. The library raises these; the CLI and GUI render them.
+"""One exception tree for faceforge. The library raises these; the shell renders them.
 
 Each error carries a message (what is wrong, naming the file), a hint (what to do) and the
 process exit code the CLI should use.

@@ -14,10 +14,10 @@ from faceforge.core.blend import (
     face_box_in_frame,
     process_mask,
     sharpen,
-    warp_mask_to_frame,
 )
 from faceforge.core.image import warp_face
 from faceforge.errors import UsageError
+from tests.helpers import mask_in_frame
 
 SIZE = 128
 RAW = MaskBlendConfig(blur_type=None, threshold=0, fade_crop_edge=False)
@@ -167,7 +167,7 @@ def test_composite_changes_only_inside_the_warped_mask(frame, face_mask):
     face = 1.0 - warp_face(frame, matrix, SIZE).astype(np.float32) / 255  # a very different face
     mask = process_mask(face_mask, MaskBlendConfig(erosion=-10))
     out, box = composite(frame, face, mask, matrix)
-    warped = warp_mask_to_frame(mask, matrix, frame.shape)
+    warped = mask_in_frame(mask, matrix, frame.shape)
     untouched = warped == 0
     assert untouched.mean() > 0.8
     np.testing.assert_array_equal(out[untouched], frame[untouched])

@@ -5,7 +5,7 @@ import pytest
 
 from faceforge.core import geometry as g
 from faceforge.core.image import normalize, warp_face
-from faceforge.core.masks import MASK_TYPES, extend_brows, landmark_mask, landmark_masks
+from faceforge.core.masks import MASK_TYPES, extend_brows, landmark_mask
 from tests.core.test_geometry import _face_in_frame
 
 
@@ -30,7 +30,7 @@ def test_mask_covers_the_face_and_not_the_corners(face, mask_type):
 
 def test_extended_mask_contains_components_and_reaches_higher(face):
     landmarks, matrix = face
-    masks = landmark_masks(landmarks, matrix, 128)
+    masks = {name: landmark_mask(landmarks, matrix, 128, name) for name in MASK_TYPES}
     comp, ext = masks["components"] > 0, masks["extended"] > 0
     assert not np.any(comp & ~ext), "extended is a superset"
     top = lambda m: np.argmax(m.any(axis=1))  # noqa: E731

@@ -66,15 +66,16 @@ def _crop_polygon(legacy: np.ndarray, state, size: int) -> np.ndarray:
 
 def _blend_mask_in_frame(face, state, frame_shape) -> np.ndarray:
     """The processed extended mask convert blends with, warped into the frame."""
-    from faceforge.core.blend import MaskBlendConfig, process_mask, warp_mask_to_frame
+    from faceforge.core.blend import MaskBlendConfig, process_mask
     from faceforge.core.masks import landmark_mask
+    from tests.helpers import mask_in_frame
 
     centering = state.train_config.get("centering", "face")
     coverage = float(state.train_config.get("coverage", 87.5)) / 100
     matrix = geometry.aligned_matrix(face.matrix, 64, centering, coverage)
     mask = process_mask(landmark_mask(face.landmarks, matrix, 64, "extended"),
                         MaskBlendConfig(), 64)
-    return warp_mask_to_frame(mask, matrix, frame_shape)
+    return mask_in_frame(mask, matrix, frame_shape)
 
 
 def test_pixels_outside_the_swapped_face_are_untouched(video_dir, faces, tiny_model,

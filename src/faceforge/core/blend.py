@@ -230,30 +230,6 @@ def _box_matrix(frame_to_face: np.ndarray, box: Box) -> np.ndarray:
     return matrix
 
 
-def warp_mask_to_frame(
-    mask: np.ndarray, frame_to_face: np.ndarray, frame_shape: tuple[int, ...]
-) -> np.ndarray:
-    """The face-space mask warped into a whole frame of `frame_shape` (float32 HxW, 0 outside).
-
-    Convenience for tests and previews; `composite` warps over the face's box only.
-    """
-    mask = _to_float_mask(mask)
-    out = np.zeros(frame_shape[:2], dtype=np.float32)
-    box = face_box_in_frame(frame_to_face, mask.shape[0], frame_shape)
-    if box is None:
-        return out
-    x0, y0, x1, y1 = box
-    out[y0:y1, x0:x1] = cv2.warpAffine(
-        mask,
-        _box_matrix(frame_to_face, box),
-        (x1 - x0, y1 - y0),
-        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-        borderMode=cv2.BORDER_CONSTANT,
-        borderValue=0,
-    )
-    return out
-
-
 def composite(
     frame: np.ndarray,
     face: np.ndarray,

@@ -149,12 +149,6 @@ def matrix_scale(matrix_2x3: np.ndarray) -> float:
     return float(np.sqrt(abs(np.linalg.det(np.asarray(matrix_2x3)[:, :2]))))
 
 
-def matrix_rotation_deg(matrix_2x3: np.ndarray) -> float:
-    """The rotation angle (degrees) of a similarity matrix."""
-    m = np.asarray(matrix_2x3)
-    return float(np.degrees(np.arctan2(m[1, 0], m[0, 0])))
-
-
 def alignment_residual(landmarks_68: np.ndarray, legacy: np.ndarray | None = None) -> float:
     """Mean distance, in unit face space, between a face's aligned landmarks and the mean face.
 

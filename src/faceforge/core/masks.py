@@ -59,13 +59,6 @@ def landmark_mask(
     return mask
 
 
-def landmark_masks(
-    landmarks_68: np.ndarray, matrix_2x3: np.ndarray, size: int
-) -> dict[str, np.ndarray]:
-    """Every landmark mask type for one face."""
-    return {name: landmark_mask(landmarks_68, matrix_2x3, size, name) for name in MASK_TYPES}
-
-
 def region_masks(
     landmarks_68: np.ndarray, matrix_2x3: np.ndarray, size: int, dilate_frac: float = 0.04
 ) -> dict[str, np.ndarray]:

@@ -60,7 +60,7 @@ class AlignmentsStore:
         self._conn: sqlite3.Connection | None = connection
         self._path = path
         self._mode = mode
-        # One connection may be shared by a pipeline writer thread and a GUI reader thread.
+        # One connection may be shared by a pipeline writer thread and a reader thread.
         self._lock = threading.RLock()
 
     # -- opening -------------------------------------------------------------------------
