@@ -16,8 +16,7 @@ import argparse
 import time
 
 import torch
-import torch.nn.functional as F  # noqa: N812 - torch's convention
-from faceforge.pipeline.train import choose_autocast
+import torch.nn.functional as F
 
 from faceforge.allocator import reuse_freed_memory
 from faceforge.nn.fast_conv import (
@@ -29,6 +28,7 @@ from faceforge.nn.fast_conv import (
     winograd_conv3x3,
 )
 from faceforge.plugins.model import build_model
+from faceforge.training.precision import cpu_has_bf16
 
 
 def conv_inputs(model_name: str, batch: int) -> list[tuple[str, FastConv2d, tuple[int, ...]]]:
@@ -96,7 +96,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     reuse_freed_memory()  # as `faceforge train` does
-    dtype = choose_autocast("auto", torch.device("cpu")) or torch.float32
+    dtype = torch.bfloat16 if cpu_has_bf16() else torch.float32
     print(f"torch {torch.__version__}; threads {torch.get_num_threads()}; dtype {dtype}; "
           f"model {args.model}; times are the best of {args.repeats}, forward + backward\n")
     print("| batch | layer | input | kernel | " + " | ".join(

@@ -4,6 +4,10 @@ saved after one training iteration stands in for a trained one unless --model is
 
     .venv/bin/python benchmarks/convert_speed.py
     .venv/bin/python benchmarks/convert_speed.py --clips WolfgangLanger_Pexels.mp4 --model MODEL
+    .venv/bin/python benchmarks/convert_speed.py --precision bf16 --cpu-kernels faceforge
+
+--precision/--cpu-kernels are convert's own options (default auto: measured at the start of
+the conversion, as `faceforge convert` does; the choice is printed).
 """
 
 from __future__ import annotations
@@ -14,10 +18,13 @@ import time
 from pathlib import Path
 
 import torch
-from faceforge.pipeline.train import TrainConfig, train
 
+from faceforge.allocator import reuse_freed_memory
+from faceforge.events import Note
 from faceforge.pipeline.convert import ConvertConfig, convert
 from faceforge.pipeline.extract import ExtractConfig, extract
+from faceforge.training import TrainConfig, train
+from faceforge.training.precision import machine_key
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "video"
 CLIPS = ["WolfgangLanger_Pexels.mp4", "lp_s32.mp4"]
@@ -40,11 +47,14 @@ def main() -> None:
     parser.add_argument("--clips", nargs="+", default=CLIPS)
     parser.add_argument("--model", type=Path, help="a trained model folder")
     parser.add_argument("--trainer", default="original")
+    parser.add_argument("--precision", default="auto")
+    parser.add_argument("--cpu-kernels", default="auto")
     args = parser.parse_args()
+    reuse_freed_memory()  # as `faceforge convert` does
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    name = torch.cuda.get_device_name() if device == "cuda" else "CPU"
+    name = torch.cuda.get_device_name() if device == "cuda" else machine_key()["cpu"]
     print(f"device: {name}; torch threads {torch.get_num_threads()}; "
-          f"date {time.strftime('%Y-%m-%d')}\n")
+          f"date {time.strftime('%Y-%m-%d %H:%M')}\n")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         model = args.model or make_model(root, args.trainer)
@@ -55,7 +65,10 @@ def main() -> None:
             extract(ExtractConfig(input=DATA / clip, output=root / f"faces_{clip}",
                                   alignments=store))
             result = convert(ConvertConfig(input=DATA / clip, output=root / f"out_{clip}",
-                                           model_dir=model, alignments=store))
+                                           model_dir=model, alignments=store,
+                                           precision=args.precision,
+                                           cpu_kernels=args.cpu_kernels),
+                             on_event=lambda e: print(e.text) if isinstance(e, Note) else None)
             stage = result.stage_s
             print(f"| {clip} | {result.frames_written} | {result.frames_per_s:.1f} | "
                   f"{stage['predict']:.1f} | {stage['blend']:.1f} | {stage['write']:.1f} | "

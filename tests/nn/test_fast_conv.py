@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 
 from faceforge.nn import fast_conv
 from faceforge.nn.fast_conv import (
@@ -21,14 +21,14 @@ from faceforge.plugins.model import build_model
 from faceforge.training.precision import cpu_has_bf16
 
 
-def _grads(function, x, weight, bias, grad_out):  # noqa: ANN001, ANN202
+def _grads(function, x, weight, bias, grad_out):
     x, weight, bias = (t.detach().clone().requires_grad_() for t in (x, weight, bias))
     out = function(x, weight, bias)
     out.backward(grad_out)
     return out.detach(), x.grad, weight.grad, bias.grad
 
 
-def _case(n, c, h, k, kernel, channels_last, seed=0):  # noqa: ANN001, ANN202
+def _case(n, c, h, k, kernel, channels_last, seed=0):
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(n, c, h, h + 2 if kernel == 3 else h, generator=generator, dtype=torch.float64)
     weight = torch.randn(k, c, kernel, kernel, generator=generator, dtype=torch.float64) * 0.1
@@ -107,7 +107,7 @@ def test_bf16_error_stays_close_to_a_direct_bf16_convolution(c, h, k, stride, ke
     x_ref, w_ref = x.clone().requires_grad_(), conv.weight.detach().clone().requires_grad_()
     F.conv2d(x_ref, w_ref, None, stride, kernel // 2).backward(grad_out)
 
-    def relative_errors(function):  # noqa: ANN001, ANN202
+    def relative_errors(function):
         xb = x.float().contiguous(memory_format=torch.channels_last).requires_grad_()
         wb = conv.weight.detach().float().requires_grad_()
         with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -127,8 +127,8 @@ def test_routes_follow_the_map_size_and_the_switch():
     model = build_model("original").to(memory_format=torch.channels_last)
     routes: dict[str, str] = {}
 
-    def record(name: str):  # noqa: ANN202
-        def hook(conv, args) -> None:  # noqa: ANN001 - a pre-hook must return None
+    def record(name: str):
+        def hook(conv, args) -> None:
             routes[name] = conv_route(args[0], conv)
         return hook
 

@@ -125,7 +125,7 @@ class _Winograd3x3(torch.autograd.Function):
     """Stride-1, padding-1 3x3 convolution of an even-sized map by Winograd F(2x2, 3x3)."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor) -> Tensor:  # noqa: ANN001
+    def forward(ctx, x: Tensor, weight: Tensor) -> Tensor:
         n, c, h, w = x.shape
         k = weight.shape[0]
         th, tw = h // 2, w // 2
@@ -149,7 +149,7 @@ class _Winograd3x3(torch.autograd.Function):
         return out.permute(0, 3, 1, 2)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None]:  # noqa: ANN001
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None]:
         v, u = ctx.saved_tensors
         n, c, h, w, k = ctx.shape
         th, tw = h // 2, w // 2
@@ -193,7 +193,7 @@ class _GemmConv(torch.autograd.Function):
     """Any-stride convolution as one im2col GEMM, with GEMM-only backward."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor, stride: int, padding: int) -> Tensor:  # noqa: ANN001
+    def forward(ctx, x: Tensor, weight: Tensor, stride: int, padding: int) -> Tensor:
         n, c, h, w = x.shape
         k, _, kh, kw = weight.shape
         oh = (h + 2 * padding - kh) // stride + 1
@@ -207,7 +207,7 @@ class _GemmConv(torch.autograd.Function):
         return out.view(n, oh, ow, k).permute(0, 3, 1, 2)
 
     @staticmethod
-    def backward(ctx, grad: Tensor):  # noqa: ANN001, ANN205
+    def backward(ctx, grad: Tensor):
         cols, kernel = ctx.saved_tensors
         n, c, h, w, k, kh, kw, oh, ow, stride, padding = ctx.geometry
         grad = grad.to(cols.dtype).permute(0, 2, 3, 1).reshape(n * oh * ow, k)
@@ -230,7 +230,7 @@ class _NativeForwardConv(torch.autograd.Function):
     """oneDNN's forward pass (weight cast as autocast would); subclasses give the backward."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, stride: int,  # noqa: ANN001
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, stride: int,
                 padding: int) -> Tensor:
         kernel = weight.to(x.dtype)
         out = F.conv2d(x, kernel, None if bias is None else bias.to(x.dtype), stride, padding)
@@ -244,7 +244,7 @@ class _HybridConv(_NativeForwardConv):
     """oneDNN forward and input gradient; the weight gradient as one im2col GEMM."""
 
     @staticmethod
-    def backward(ctx, grad: Tensor):  # noqa: ANN001, ANN205
+    def backward(ctx, grad: Tensor):
         x, kernel = ctx.saved_tensors
         stride, padding, bias_dtype = ctx.geometry
         grad = grad.to(x.dtype)
@@ -275,7 +275,7 @@ class _NarrowConv(_NativeForwardConv):
     """
 
     @staticmethod
-    def backward(ctx, grad: Tensor):  # noqa: ANN001, ANN205
+    def backward(ctx, grad: Tensor):
         x, kernel = ctx.saved_tensors
         _, padding, bias_dtype = ctx.geometry
         memory_format = (torch.channels_last if x.is_contiguous(memory_format=torch.channels_last)
@@ -307,7 +307,7 @@ class _SubpixelOrder(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, weight: Tensor, groups: int, dtype: torch.dtype) -> Tensor:  # noqa: ANN001
+    def forward(ctx, weight: Tensor, groups: int, dtype: torch.dtype) -> Tensor:
         rest = weight.shape[1:]
         out = torch.empty_like(weight, dtype=dtype)
         out.view(groups, -1, *rest).copy_(weight.view(-1, groups, *rest).transpose(0, 1))
@@ -316,7 +316,7 @@ class _SubpixelOrder(torch.autograd.Function):
         return out
 
     @staticmethod
-    def backward(ctx, grad: Tensor):  # noqa: ANN001, ANN205
+    def backward(ctx, grad: Tensor):
         rest = grad.shape[1:]
         grad_w = torch.empty_like(ctx.weight_like, device=grad.device)
         grad_w.view(-1, ctx.groups, *rest).copy_(grad.view(ctx.groups, -1, *rest).transpose(0, 1))

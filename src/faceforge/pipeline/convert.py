@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -193,7 +194,8 @@ class FaceSwapper:
         return faces, masks
 
 
-def _face_records(config: ConvertConfig, source: FrameSource):  # noqa: ANN202
+def _face_records(config: ConvertConfig, source: FrameSource,
+                  ) -> Callable[[Frame], list[tuple[np.ndarray, np.ndarray]]]:
     """Per frame, the faces to swap: from the alignments store, or found on the fly."""
     if config.on_the_fly:
         from faceforge.pipeline.faces import FaceFinder, FaceFinderConfig
@@ -264,8 +266,8 @@ def _reference_sets(config: ConvertConfig) -> tuple[np.ndarray | None, np.ndarra
     return keep, drop
 
 
-def _passes(face: FaceRecord, frame: Frame, keep, drop, threshold: float,  # noqa: ANN001
-            describe) -> bool:  # noqa: ANN001 - Callable[[Frame, FaceRecord], np.ndarray]
+def _passes(face: FaceRecord, frame: Frame, keep: np.ndarray | None, drop: np.ndarray | None,
+            threshold: float, describe: Callable[[Frame, FaceRecord], np.ndarray]) -> bool:
     descriptor = face.identity if face.identity is not None else describe(frame, face)
     if keep is not None and np.linalg.norm(keep - descriptor, axis=1).min() > threshold:
         return False
@@ -309,7 +311,7 @@ def _scaled(image: np.ndarray, percent: int) -> np.ndarray:
                       else cv2.INTER_CUBIC)
 
 
-def _writer_info(config: ConvertConfig, info):  # noqa: ANN001, ANN202 - SourceInfo
+def _writer_info(config: ConvertConfig, info: SourceInfo) -> SourceInfo:
     """What the writer should know of the source: a frame folder borrows the reference video's
     frame rate and audio (`-r`). Frame i of the folder stands for frame i of the reference, so
     the reference's frame count stays: the audio is then cut to the frames the folder has."""

