@@ -139,8 +139,7 @@ def _ddp_worker(rank: int, world: int, port: int, faces: dict, model: str, out: 
     os.environ.update({"RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank),
                        "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
     torch.set_num_threads(1)
-    from faceforge.pipeline import train as train_module
-    from faceforge.training import checkpoint
+    from faceforge.training import TrainConfig, checkpoint, train
 
     writes = []
     original_save = checkpoint.save_checkpoint
@@ -149,12 +148,11 @@ def _ddp_worker(rank: int, world: int, port: int, faces: dict, model: str, out: 
         writes.append(rank)
         return original_save(*args, **kwargs)
 
-    train_module.checkpoint.save_checkpoint = spy
-    config = train_module.TrainConfig(input_a=faces["a"], input_b=faces["b"], model_dir=model,
-                                      trainer="quick", batch_size=2, iterations=3,
-                                      save_interval=3, distributed=True, seed=rank + 1,
-                                      no_identity=True, precision="fp32", device="cpu")
-    result = train_module.train(config)
+    checkpoint.save_checkpoint = spy
+    config = TrainConfig(input_a=faces["a"], input_b=faces["b"], model_dir=model,
+                         trainer="quick", batch_size=2, iterations=3, save_interval=3,
+                         distributed=True, seed=rank + 1, no_identity=True, device="cpu")
+    result = train(config)
     digest = float(sum(p.double().sum() for p in result.model.parameters()))
     Path(out, f"rank{rank}.json").write_text(json.dumps({"digest": digest, "writes": writes}))
 

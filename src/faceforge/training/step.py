@@ -83,12 +83,13 @@ class TrainStep:
         return self.compute.autocast is not None or self.device.type == "cuda"
 
     def forward_backward(self, batch_a: AugmentedBatch, batch_b: AugmentedBatch,
-                         divisor: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+                         divisor: int = 1, pair: nn.Module | None = None,
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
         """Losses of both sides with their gradients accumulated into the parameters."""
         autocast = self.compute.autocast
         with torch.autocast(self.device.type, dtype=autocast or torch.float32,
                             enabled=autocast is not None):
-            out_a, out_b = self.pair(batch_a.inputs, batch_b.inputs)
+            out_a, out_b = (pair or self.pair)(batch_a.inputs, batch_b.inputs)
         loss_a = side_loss(out_a, batch_a, self.losses)
         loss_b = side_loss(out_b, batch_b, self.losses)
         self.scaler.scale((loss_a + loss_b) / divisor).backward()
@@ -122,9 +123,12 @@ class TrainStep:
             self.compute = compute
             apply_compute(self.model, compute, self.device)
             batches = (self.batch(0, generator), self.batch(1, generator))
+            # The bare model: a DistributedDataParallel wrapper would wait for the other
+            # processes' gradients, and only this one measures.
+            bare = PairModel(self.model)
 
             def run() -> None:
-                self.forward_backward(*batches)
+                self.forward_backward(*batches, pair=bare)
                 self.model.zero_grad(set_to_none=True)
 
             return time_per_call(run)
