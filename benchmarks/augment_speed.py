@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 import torch
 
-from faceforge.training.augment import AugmentConfig, augment_batch
 from faceforge.nn.losses import LossConfig, face_loss
+from faceforge.training.augment import AugmentConfig, augment_batch
 
 
 def best_ms(step: Callable[[], object], repeats: int) -> float:

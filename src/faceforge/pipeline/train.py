@@ -21,7 +21,6 @@ from faceforge import __version__
 from faceforge.errors import Interrupted, ModelError, UsageError
 from faceforge.formats.model_state import ModelState, Session, read_state
 from faceforge.io.files import ensure_writable_dir
-from faceforge.training.augment import AugmentConfig, augment_batch
 from faceforge.nn.losses import LossConfig, face_loss, learned_mask_loss
 from faceforge.pipeline import checkpoint
 from faceforge.pipeline.allocator import reuse_freed_memory
@@ -35,6 +34,7 @@ from faceforge.pipeline.train_callbacks import (
     Timelapse,
 )
 from faceforge.plugins.model import build_model
+from faceforge.training.augment import AugmentConfig, augment_batch
 
 log = logging.getLogger(__name__)
 
