@@ -11,6 +11,7 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -33,8 +34,8 @@ from faceforge.pipeline.train_callbacks import (
     Swapper,
     Timelapse,
 )
-from faceforge.plugins.model import build_model
-from faceforge.training.augment import AugmentConfig, augment_batch
+from faceforge.plugins.model import FaceSwapModel, ModelOutput, build_model
+from faceforge.training.augment import AugmentConfig, AugmentedBatch, augment_batch
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +176,8 @@ class PairModel(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, faces_a: torch.Tensor, faces_b: torch.Tensor):  # noqa: ANN201
+    def forward(self, faces_a: torch.Tensor,
+                faces_b: torch.Tensor) -> tuple[ModelOutput, ModelOutput]:
         return self.model.forward_pair(faces_a, faces_b)
 
 
@@ -183,7 +185,8 @@ class PairModel(nn.Module):
 # Setting up: new model or resumed one
 
 
-def _build_or_resume(config: TrainConfig, device: torch.device):  # noqa: ANN202
+def _build_or_resume(config: TrainConfig,
+                     device: torch.device) -> tuple[FaceSwapModel, ModelState]:
     state = read_state(config.model_dir)
     if state is None:
         overrides = {}
@@ -243,7 +246,7 @@ class _Sampler:
 
 def train(
     config: TrainConfig,
-    progress=None,  # noqa: ANN001 - Callable[[TrainProgress], None]
+    progress: Callable[[TrainProgress], None] | None = None,
     stop: threading.Event | None = None,
 ) -> TrainResult:
     """Train (or resume) the model in config.model_dir up to config.iterations."""
@@ -402,7 +405,7 @@ class TrainStep:
         self.channels_last = autocast_dtype is not None or device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda") if autocast_dtype == torch.float16 else None
 
-    def _batch(self, side: int):  # noqa: ANN202 - AugmentedBatch
+    def _batch(self, side: int) -> AugmentedBatch:
         face_set, sampler = self.sets[side], self.samplers[side]
         picks = sampler.next(self.config.batch_size)
         images = face_set.images[picks].to(self.device, non_blocking=True)
@@ -446,7 +449,7 @@ class TrainStep:
         return total_a / config.accumulate, total_b / config.accumulate
 
 
-def _side_loss(output, batch, losses: LossConfig) -> torch.Tensor:  # noqa: ANN001
+def _side_loss(output: ModelOutput, batch: AugmentedBatch, losses: LossConfig) -> torch.Tensor:
     masks = batch.masks
     face_mask, eye_mask, mouth_mask = masks[:, 0:1], masks[:, 1:2], masks[:, 2:3]
     predicted_mask = None
