@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from faceforge.machine import cpu_description, cpu_has_bf16
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "video"
 
@@ -55,9 +57,7 @@ def main() -> None:
     parser.add_argument("--trainer", default="original")
     parser.add_argument("--iterations", type=int, default=30)
     args = parser.parse_args()
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
-               "unknown CPU")
+    cpu = cpu_description()
     head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
                           capture_output=True, text=True, check=True).stdout.strip()
     print(f"{cpu}; {os.cpu_count()} cores; {time.strftime('%Y-%m-%d %H:%M')}; "
@@ -90,7 +90,7 @@ def run_rounds(root: Path, base: Path, args: argparse.Namespace) -> None:
         "new, same compute": (REPO, ["--precision", "bf16", "--cpu-kernels", "faceforge"]),
         "new, auto": (REPO, ["--precision", "auto", "--cpu-kernels", "auto"]),
     }
-    if not Path("/proc/cpuinfo").read_text().count("avx512_bf16"):
+    if not cpu_has_bf16():
         variants["new, same compute"] = (REPO, ["--precision", "fp32", "--cpu-kernels",
                                                 "faceforge"])
     train_rates: dict[str, list[float]] = {name: [] for name in variants}

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from faceforge.allocator import reuse_freed_memory
+from faceforge.machine import cpu_has_bf16
 from faceforge.nn.fast_conv import (
     FastConv2d,
     conv_route,
@@ -28,7 +29,6 @@ from faceforge.nn.fast_conv import (
     winograd_conv3x3,
 )
 from faceforge.plugins.model import build_model
-from faceforge.training.precision import cpu_has_bf16
 
 
 def conv_inputs(model_name: str, batch: int) -> list[tuple[str, FastConv2d, tuple[int, ...]]]:

@@ -21,10 +21,10 @@ import torch
 
 from faceforge.allocator import reuse_freed_memory
 from faceforge.events import Note
+from faceforge.machine import cpu_model
 from faceforge.pipeline.convert import ConvertConfig, convert
 from faceforge.pipeline.extract import ExtractConfig, extract
 from faceforge.training import TrainConfig, train
-from faceforge.training.precision import machine_key
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "video"
 CLIPS = ["WolfgangLanger_Pexels.mp4", "lp_s32.mp4"]
@@ -52,7 +52,7 @@ def main() -> None:
     args = parser.parse_args()
     reuse_freed_memory()  # as `faceforge convert` does
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    name = torch.cuda.get_device_name() if device == "cuda" else machine_key()["cpu"]
+    name = torch.cuda.get_device_name() if device == "cuda" else cpu_model()
     print(f"device: {name}; torch threads {torch.get_num_threads()}; "
           f"date {time.strftime('%Y-%m-%d %H:%M')}\n")
     with tempfile.TemporaryDirectory() as tmp:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -42,6 +41,7 @@ import kornia
 import numpy as np
 import torch
 
+from faceforge.machine import cpu_description
 from faceforge.training.augment import clahe, lab_to_rgb, rgb_to_lab
 
 PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "photos"
@@ -173,20 +173,6 @@ def as_list(result: torch.Tensor | list[torch.Tensor]) -> list[torch.Tensor]:
 
 def differences(first: list[torch.Tensor], second: list[torch.Tensor]) -> list[torch.Tensor]:
     return [a.float() - b.float() for a, b in zip(first, second, strict=True)]
-
-
-def cpu_description() -> str:
-    model, flags = platform.processor() or "unknown CPU", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    extras = [flag for flag in ("avx512_bf16", "amx_bf16") if flag in flags]
-    return f"{model}; {', '.join(extras) or 'no avx512_bf16/amx_bf16'}"
 
 
 def main() -> None:

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from faceforge.io.tensorboard import ScalarWriter
+from faceforge.machine import cpu_description
 
 
 # ---------------------------------------------------------------------------------------------
@@ -196,20 +197,6 @@ def time_writer(make: Callable[[Path], object], log_dir: Path, steps: int,
     cpu = time.process_time() - cpu_start
     return (adding / steps * 1e6, flushing / max(flushes, 1) * 1e3,
             (adding + flushing) / steps * 1e6, cpu / steps * 1e6)
-
-
-def cpu_description() -> str:
-    model, flags = platform.processor() or "unknown CPU", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    extras = [flag for flag in ("avx512_bf16", "amx_bf16") if flag in flags]
-    return f"{model}; {', '.join(extras) or 'no avx512_bf16/amx_bf16'}"
 
 
 def main() -> None:

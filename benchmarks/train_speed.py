@@ -30,6 +30,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from faceforge.allocator import reuse_freed_memory
+from faceforge.machine import cpu_description
 from faceforge.nn.fast_conv import torch_convolutions
 from faceforge.pipeline.extract import ExtractConfig, extract
 from faceforge.plugins.model import MODELS, build_model
@@ -40,7 +41,6 @@ from faceforge.training.precision import (
     apply_compute,
     candidates,
     choose_compute,
-    machine_key,
 )
 from faceforge.training.sampler import Sampler
 from faceforge.training.step import PairModel, TrainStep
@@ -138,8 +138,7 @@ def main() -> None:
     args = parser.parse_args()
     reuse_freed_memory()  # as `faceforge train` does
     device = torch.device(args.device)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else \
-        machine_key()["cpu"]
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_description()
     print(f"device: {name}; torch {torch.__version__}; threads {torch.get_num_threads()}; "
           f"date {time.strftime('%Y-%m-%d %H:%M')}")
     peaks = {"fp32": peak_conv_gflops(torch.float32, device),

@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from faceforge.machine import cpu_has_bf16
 from faceforge.nn import fast_conv
 from faceforge.nn.fast_conv import (
     FastConv2d,
@@ -18,7 +19,6 @@ from faceforge.nn.fast_conv import (
     winograd_conv3x3,
 )
 from faceforge.plugins.model import build_model
-from faceforge.training.precision import cpu_has_bf16
 
 
 def _grads(function, x, weight, bias, grad_out):

@@ -15,7 +15,7 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import cv2
@@ -54,28 +54,17 @@ THUMBNAIL_SIZE = 80
 BATCH_FRAMES = 16
 
 
-@dataclass
+@dataclass(kw_only=True)
 @option_defaults(EXTRACT_OPTIONS)
-class ExtractConfig:
-    """Every `extract` option (defaults from faceforge.options.extract)."""
+class ExtractConfig(FaceFinderConfig):
+    """Every `extract` option (defaults from faceforge.options.extract): those that decide
+    which faces are found (`FaceFinderConfig`) and these."""
 
     input: Path
     output: Path
     alignments: Path | None
     batch_mode: bool
-    detector: str
-    aligner: str
     masker: list[str]
-    normalization: str
-    re_feed: int
-    rotate: tuple[int, ...] | None
-    identity: bool
-    min_size: int
-    max_size: int
-    landmark_threshold: float
-    filter: list[str] | None
-    nfilter: list[str] | None
-    ref_threshold: float
     size: int
     centering: str
     extract_every_n: int
@@ -97,25 +86,13 @@ class ExtractConfig:
             raise UsageError("--extract-every-n must be 1 or more")
         if not 0 <= self.png_compression <= 9:
             raise UsageError("--png-compression must be between 0 and 9")
-        if self.landmark_threshold < 0:
-            raise UsageError(f"--landmark-threshold {self.landmark_threshold} is negative",
-                             "use 0 to switch the check off, or a distance such as 0.12")
+        super().__post_init__()
 
     def finder_config(self) -> FaceFinderConfig:
-        return FaceFinderConfig(
-            detector=self.detector,
-            aligner=self.aligner,
-            normalization=self.normalization,
-            re_feed=self.re_feed,
-            rotate=self.rotate,
-            identity=self.identity or bool(self.filter or self.nfilter),
-            min_size=self.min_size,
-            max_size=self.max_size,
-            landmark_threshold=self.landmark_threshold,
-            filter=list(self.filter or []),
-            nfilter=list(self.nfilter or []),
-            ref_threshold=self.ref_threshold,
-        )
+        """The face finder's part; reference photos need the identity descriptors."""
+        values = {item.name: getattr(self, item.name) for item in fields(FaceFinderConfig)}
+        values["identity"] = self.identity or bool(self.filter or self.nfilter)
+        return FaceFinderConfig(**values)
 
     def settings(self) -> dict:
         """What decides the content of the store and faces: a resumed run must match these."""

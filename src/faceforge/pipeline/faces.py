@@ -16,6 +16,8 @@ import numpy as np
 
 from faceforge.core import geometry
 from faceforge.core.image import normalize
+from faceforge.core.thresholds import LANDMARK_RESIDUAL_LIMIT
+from faceforge.errors import UsageError
 from faceforge.options import EXTRACT_OPTIONS, option_defaults
 from faceforge.plugins.align import LANDMARKERS, Landmarker
 from faceforge.plugins.detect import DETECTORS, Detection, Detector
@@ -27,7 +29,7 @@ _REFEED_SHIFTS = ((0.05, 0.0), (-0.05, 0.0), (0.0, 0.05), (0.0, -0.05),
                   (0.04, 0.04), (-0.04, -0.04), (0.04, -0.04), (-0.04, 0.04))
 
 
-@dataclass
+@dataclass(kw_only=True)
 @option_defaults(EXTRACT_OPTIONS)
 class FaceFinderConfig:
     """The `extract` options that decide which faces are found (defaults from there)."""
@@ -44,6 +46,12 @@ class FaceFinderConfig:
     filter: list[str] | None
     nfilter: list[str] | None
     ref_threshold: float
+
+    def __post_init__(self) -> None:
+        if self.landmark_threshold < 0:
+            raise UsageError(f"--landmark-threshold {self.landmark_threshold} is negative",
+                             "use 0 to switch the check off, or a distance such as "
+                             f"{LANDMARK_RESIDUAL_LIMIT}")
 
 
 @dataclass

@@ -14,7 +14,6 @@ import hashlib
 import json
 import logging
 import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -25,6 +24,7 @@ import torch
 
 from faceforge.errors import UsageError
 from faceforge.io.files import atomic_write, user_cache_dir
+from faceforge.machine import SPEED_FLAGS, cpu_flags, cpu_has_bf16, cpu_model
 from faceforge.nn.fast_conv import use_cpu_kernels
 
 log = logging.getLogger(__name__)
@@ -51,15 +51,6 @@ class Compute:
 
     def key(self) -> str:
         return f"{self.precision}/{'faceforge' if self.faceforge_kernels else 'torch'}"
-
-
-def cpu_has_bf16() -> bool:
-    """Whether the CPU has native bf16 arithmetic (AVX512-BF16 or AMX); emulated bf16 is slow."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def candidates(precision: str, cpu_kernels: str, device: torch.device) -> list[Compute]:
@@ -102,16 +93,8 @@ def time_per_call(run: Callable[[], None], min_seconds: float = 1.0, min_calls: 
 
 def machine_key() -> dict[str, str]:
     """What makes one machine's timings differ from another's."""
-    model_name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model_name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": model_name, "bf16": str(cpu_has_bf16()), "threads": str(torch.get_num_threads()),
-            "torch": torch.__version__}
+    return {"cpu": cpu_model(), "flags": ",".join(sorted(set(SPEED_FLAGS) & cpu_flags())),
+            "threads": str(torch.get_num_threads()), "torch": torch.__version__}
 
 
 def _cache_path() -> Path:
