@@ -359,8 +359,14 @@ def _check_output(writer: Writer, name: str, output: Path, info: SourceInfo,
 
 
 def convert(config: ConvertConfig, on_event: EventSink | None = None,
-            stop: threading.Event | None = None) -> ConvertResult:
-    """Convert one video or frame folder. Raises FaceforgeError subclasses."""
+            stop: threading.Event | None = None,
+            on_frame: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
+            ) -> ConvertResult:
+    """Convert one video or frame folder. Raises FaceforgeError subclasses.
+
+    on_frame(index, source, converted) sees every converted frame (RGB arrays, on the blend
+    thread), for a front end's live view; it must not keep or change them.
+    """
     from faceforge.formats.patch_png import FacePatch
     from faceforge.plugins.writer import open_writer
 
@@ -411,6 +417,8 @@ def convert(config: ConvertConfig, on_event: EventSink | None = None,
                 stage["blend"] += t2 - t1
             for (frame, _), image, faces in zip(batch, images, patches, strict=True):
                 if image is not None:
+                    if on_frame is not None:
+                        on_frame(frame.index, frame.image, image)
                     image = _scaled(image, config.output_scale)
                 writer.write(frame.index, image, faces)
             stage["write"] += time.perf_counter() - t2

@@ -104,11 +104,13 @@ class TrainingRun:
 
 
 def train(config: TrainConfig, on_event: EventSink | None = None,
-          stop: threading.Event | None = None) -> TrainResult:
+          stop: threading.Event | None = None,
+          save_now: threading.Event | None = None) -> TrainResult:
     """Train (or resume) the model in config.model_dir up to config.iterations.
 
     Progress arrives as events (faceforge.events); setting `stop` ends the run like Ctrl-C:
-    the iteration reached is saved and `Interrupted` is raised.
+    the iteration reached is saved and `Interrupted` is raised. Setting `save_now` saves after
+    the iteration under way (and clears it).
     """
     emit = on_event or ignore
     place = distributed.setup(config.distributed, config.device)
@@ -177,7 +179,9 @@ def train(config: TrainConfig, on_event: EventSink | None = None,
             for callback in callbacks:
                 callback.on_step(run, loss_a, loss_b)
             run.record(loss_a, loss_b)
-            if run.iteration % config.save_interval == 0:
+            if run.iteration % config.save_interval == 0 or (save_now and save_now.is_set()):
+                if save_now is not None:
+                    save_now.clear()
                 _save(run, callbacks)
         if run.iteration > run.saved_iteration:
             _save(run, callbacks)

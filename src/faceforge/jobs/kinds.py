@@ -1,0 +1,145 @@
+"""The jobs a front end can run: each is a command's options, its config and its library call.
+
+A job is described by plain values (option dest → value, as JSON), so it can be written to a
+job folder, run by a worker process and shown as the command line that does the same.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any
+
+from faceforge.errors import UsageError
+from faceforge.options import COMMANDS, Option, OptionSet
+
+# Options of the shell, not of the job: a job logs at INFO into its own log file.
+_SHELL_ONLY = {"loglevel", "logfile"}
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """One runnable command: `config` and `run` are "module:attribute" names, imported when
+    a job of this kind is built or run (a GUI that only lists jobs imports no pipeline)."""
+
+    command: str
+    config: str
+    run: str
+    uses_device: bool = True  # queued one per device; light tools run at once
+
+    @property
+    def options(self) -> OptionSet:
+        return COMMANDS[self.command]
+
+    def config_class(self) -> type:
+        return _resolve(self.config)
+
+    def function(self) -> Callable[..., Any]:
+        return _resolve(self.run)
+
+
+def _resolve(name: str) -> Any:
+    module, _, attribute = name.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+KINDS: dict[str, JobKind] = {
+    kind.command: kind for kind in (
+        JobKind("extract", "faceforge.pipeline.extract:ExtractConfig",
+                "faceforge.pipeline.extract:extract_all"),
+        JobKind("train", "faceforge.training.config:TrainConfig",
+                "faceforge.training.loop:train"),
+        JobKind("convert", "faceforge.pipeline.convert:ConvertConfig",
+                "faceforge.pipeline.convert:convert"),
+    )
+}
+
+
+def kind_of(command: str) -> JobKind:
+    try:
+        return KINDS[command]
+    except KeyError:
+        raise UsageError(f"unknown job {command!r}", f"choose one of: {', '.join(KINDS)}") \
+            from None
+
+
+def parse_value(option: Option, value: Any) -> Any:
+    """A form's value for `option` as the config wants it: text parsed by the option's type,
+    choices checked, empty meaning "not given". Raises UsageError naming the option."""
+    flag = option.flags[-1] if option.flags[-1].startswith("--") else option.flags[0]
+    if option.action == "store_true":
+        return bool(value)
+    if value is None or value == "" or value == []:
+        if option.required:
+            raise UsageError(f"{flag} is required", option.help)
+        return option.config_default()
+    many = option.action == "append" or option.nargs in ("+", "*")
+    items = list(value) if many and isinstance(value, (list, tuple)) else [value]
+    if many and isinstance(value, str):
+        items = value.split()
+    parsed = []
+    for item in items:
+        try:
+            item = option.type(str(item)) if option.type is not None else item
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"{flag} {item!r} is not valid ({exc})", option.help) from None
+        choices = option.choice_names()
+        if choices is not None and item not in choices:
+            raise UsageError(f"{flag} {item!r} is not one of {', '.join(map(str, choices))}")
+        parsed.append(item)
+    return parsed if many else parsed[0]
+
+
+def build_config(command: str, values: dict[str, Any]) -> Any:
+    """The job's config from form values; every option is checked the way the CLI checks it,
+    so a bad value is refused before any job starts."""
+    kind = kind_of(command)
+    config_class = kind.config_class()
+    names = {item.name for item in fields(config_class)}
+    unknown = sorted(set(values) - {o.dest for o in kind.options})
+    if unknown:
+        raise UsageError(f"{command} has no option {', '.join(unknown)}")
+    arguments = {option.dest: parse_value(option, values.get(option.dest))
+                 for option in kind.options if option.dest in names}
+    return config_class(**arguments)
+
+
+def command_line(command: str, values: dict[str, Any]) -> str:
+    """The `faceforge ...` command that runs the same job, leaving out options at default."""
+    words = ["faceforge", command]
+    for option in kind_of(command).options:
+        if option.dest in _SHELL_ONLY:
+            continue
+        value = values.get(option.dest)
+        flag = next((f for f in option.flags if f.startswith("--")), option.flags[0])
+        if option.action == "store_true":
+            if value:
+                words.append(flag)
+            continue
+        if value is None or value == "" or value == []:
+            continue
+        many = option.action == "append" or option.nargs in ("+", "*")
+        if many:
+            items = value.split() if isinstance(value, str) else list(value)
+        else:
+            items = [value]
+        default = option.default if isinstance(option.default, (list, tuple)) else \
+            [option.default]
+        if [_text(i) for i in items] == [_text(d) for d in default]:
+            continue  # the default: no need to say it
+        if option.action == "append":
+            for item in items:
+                words += [flag, _text(item)]
+        else:
+            words += [flag, *(_text(item) for item in items)]
+    return shlex.join(words)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, (list, tuple)):  # frame ranges and rotations
+        if len(value) == 2 and all(isinstance(v, int) for v in value):
+            return f"{value[0]}-{value[1]}"
+        return ",".join(str(v) for v in value)
+    return str(value)
