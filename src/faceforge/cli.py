@@ -148,12 +148,19 @@ def _add_tools(commands: Any) -> None:
     summary.add_argument("alignments", metavar="FILE", help="the alignments store")
     summary.add_argument("--list", action="store_true",
                          help="also list the frames with no face and with several faces")
-    export = align_jobs.add_parser("export", help="write the store as JSON")
+    export = align_jobs.add_parser("export", help="write the store as JSON or as a Faceswap "
+                                   ".fsa file")
     export.add_argument("alignments", metavar="FILE", help="the alignments store")
-    export.add_argument("json", metavar="JSON", help="the JSON file to write")
-    imp = align_jobs.add_parser("import", help="make a store from a faceforge JSON export")
-    imp.add_argument("json", metavar="JSON", help="the JSON file to read")
+    export.add_argument("json", metavar="OUT", help="the file to write")
+    export.add_argument("--format", choices=("json", "fsa"), default=None,
+                        help="json, or fsa for Faceswap (default: from OUT's suffix)")
+    imp = align_jobs.add_parser("import", help="make a store from a faceforge JSON export or "
+                                "a Faceswap .fsa file")
+    imp.add_argument("json", metavar="IN", help="the JSON or .fsa file to read")
     imp.add_argument("alignments", metavar="FILE", help="the alignments store to create")
+    imp.add_argument("--source", metavar="PATH", default=None,
+                     help=".fsa: the video or image folder it was made from (frame sizes and "
+                     "times)")
     from faceforge.options.common import LOG_OPTIONS
 
     for sub in (summary, export, imp):
@@ -292,11 +299,19 @@ def _run_alignments_tool(args: argparse.Namespace) -> int:
                 print("frames with several faces:", " ".join(
                     str(f.index) for f in frames if len(f.faces) > 1) or "none")
     elif args.job == "export":
+        as_fsa = (args.format or ("fsa" if args.json.lower().endswith(".fsa") else "json")
+                  ) == "fsa"
         with AlignmentsStore.open(args.alignments, "r") as store:
-            store.export_json(args.json)
+            if as_fsa:
+                store.export_fsa(args.json)
+            else:
+                store.export_json(args.json)
         print(f"wrote {args.json}")
     elif args.job == "import":
-        AlignmentsStore.import_json(args.json, args.alignments).close()
+        if args.json.lower().endswith(".fsa"):
+            AlignmentsStore.import_fsa(args.json, args.alignments, args.source).close()
+        else:
+            AlignmentsStore.import_json(args.json, args.alignments).close()
         print(f"wrote {args.alignments}")
     return 0
 

@@ -78,6 +78,22 @@ def read_image_rgb(path: str | os.PathLike[str], what: str = "image") -> np.ndar
     return np.ascontiguousarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
 
 
+def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """(width, height) of an image as `read_image_rgb` would return it, read from its header
+    (EXIF orientations that turn the picture by 90 degrees swap the two)."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            orientation = image.getexif().get(0x0112, 1)
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        raise InputError(f"cannot read image {path}: {exc}",
+                         "remove or replace that file") from None
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
 class ImageFolderSource(FrameSource):
     """A folder of images, or a single image file, read as frames in natural order.
 

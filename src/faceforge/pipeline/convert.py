@@ -26,7 +26,8 @@ from faceforge.core.image import warp_face
 from faceforge.core.masks import landmark_mask
 from faceforge.errors import InputError, Interrupted, UsageError
 from faceforge.events import EventSink, Note, Progress, ignore
-from faceforge.formats.alignments import AlignmentsStore, FaceRecord, default_alignments_path
+from faceforge.formats.alignments import FaceRecord, default_alignments_path
+from faceforge.formats.fsa import read_alignments
 from faceforge.io import Frame, FrameSource, open_source, source_fingerprint
 from faceforge.io.background import background_frames
 from faceforge.io.files import ensure_writable_dir
@@ -209,17 +210,16 @@ def _face_records(config: ConvertConfig, source: FrameSource,
                     for f in finder.find(frame.image)]
         return find
 
-    path = config.alignments or default_alignments_path(config.input)
+    path = config.alignments or _default_alignments(config.input)
     if not path.exists():
         raise InputError(f"no alignments store for {config.input} at {path}",
                          "run `faceforge extract` on it first, pass -p, or use -T to find "
                          "faces while converting")
-    store = AlignmentsStore.open(path, "r")
-    meta = store.meta()
+    # A Faceswap .fsa file is read as it is; its frames are matched to this source.
+    meta, stored_frames = read_alignments(path, source=config.input)
     fingerprint = source_fingerprint(config.input)
     if meta.get("source_fingerprint") not in (None, fingerprint) or meta.get(
             "frame_count") not in (None, source.info.frame_count):
-        store.close()
         raise InputError(
             f"alignments store {path} belongs to another video "
             f"({meta.get('source_path', 'unknown source')}, {meta.get('frame_count')} frames)",
@@ -227,8 +227,7 @@ def _face_records(config: ConvertConfig, source: FrameSource,
     keep_refs = drop_refs = None
     if config.filter or config.nfilter:
         keep_refs, drop_refs = _reference_sets(config)
-    frames = {f.index: f for f in store.iter_frames()}
-    store.close()
+    frames = {f.index: f for f in stored_frames}
     describer = None
 
     def describe(frame: Frame, face: FaceRecord) -> np.ndarray:
@@ -250,6 +249,16 @@ def _face_records(config: ConvertConfig, source: FrameSource,
                                                  config.ref_threshold, describe)]
         return [(f.landmarks.astype(np.float64), f.matrix) for f in faces]
     return lookup
+
+
+def _default_alignments(source: Path) -> Path:
+    """The store `extract` writes by default; else Faceswap's default .fsa beside it."""
+    ours = default_alignments_path(source)
+    if ours.exists():
+        return ours
+    faceswap = (source / "alignments.fsa" if source.is_dir()
+                else source.with_name(f"{source.stem}_alignments.fsa"))
+    return faceswap if faceswap.exists() else ours
 
 
 def _reference_sets(config: ConvertConfig) -> tuple[np.ndarray | None, np.ndarray | None]:

@@ -139,21 +139,24 @@ def load_face_set(
 
 
 def check_alignments(face_set: FaceSet, alignments: Path) -> int:
-    """Check a face set against its alignments store; returns how many faces the store knows.
+    """Check a face set against its alignments; returns how many faces the alignments know.
 
-    The faces carry their own landmarks, so the store is optional; when given it must be a
-    faceforge store, and faces it does not list (e.g. from another video) are reported.
+    The faces carry their own landmarks, so the alignments are optional; when given they must
+    be a faceforge store or a Faceswap .fsa file, and faces they do not list (e.g. from
+    another video) are reported. Faces are matched by the frame and face index their own
+    metadata names (Faceswap's faces by frame file name when they come from images).
     """
-    from faceforge.formats.alignments import AlignmentsStore
-    from faceforge.formats.face_png import parse_face_filename
+    from faceforge.formats.face_png import read_face_meta
+    from faceforge.formats.fsa import read_alignments
 
-    with AlignmentsStore.open(alignments, "r") as store:
-        known = {(frame.index, face.face_index)
-                 for frame in store.iter_frames() for face in frame.faces}
+    _meta, frames = read_alignments(alignments)
+    known = {(frame.index, face.face_index) for frame in frames for face in frame.faces}
+    known_names = {(frame.name, face.face_index) for frame in frames for face in frame.faces}
     matched = 0
     for name in face_set.names:
-        parsed = parse_face_filename(name)
-        if parsed is not None and (parsed[1], parsed[2]) in known:
+        meta = read_face_meta(face_set.folder / name)
+        if ((meta.get("frame_index"), meta.get("face_index")) in known
+                or (meta.get("frame_name"), meta.get("face_index")) in known_names):
             matched += 1
     if matched < len(face_set):
         log.warning("%d of %d faces in %s are not in %s", len(face_set) - matched,

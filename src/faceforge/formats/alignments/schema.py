@@ -115,8 +115,8 @@ def _not_alignments(path: Path, reason: str) -> FormatError:
     """The error for a file that is something other than an alignments store."""
     if path.suffix.lower() == ".fsa":
         hint = (
-            "it looks like a Faceswap alignments file, which this version cannot read yet: "
-            "run `faceforge extract` on the source video instead"
+            "it looks like a Faceswap alignments file: pass it to train -ala or convert -al "
+            "as it is, or make a store of it with `faceforge tools alignments import`"
         )
     elif path.suffix.lower() == ".json":
         hint = "to load a JSON export, use `faceforge tools alignments import`"

@@ -381,6 +381,35 @@ class AlignmentsStore:
             raise
         return store
 
+    # -- Faceswap .fsa --------------------------------------------------------------------
+
+    def export_fsa(self, path: str | os.PathLike[str]) -> None:
+        """Write everything as a Faceswap alignments file, atomically (see `formats.fsa`)."""
+        from faceforge.formats.fsa import fsa_from_frames, write_fsa
+
+        meta = self.meta()
+        meta.pop("imported_from", None)
+        write_fsa(path, fsa_from_frames(meta, self.iter_frames()))
+
+    @classmethod
+    def import_fsa(
+        cls,
+        fsa_path: str | os.PathLike[str],
+        store_path: str | os.PathLike[str] | None = None,
+        source: str | os.PathLike[str] | None = None,
+    ) -> AlignmentsStore:
+        """Build a new store from a Faceswap ``.fsa`` file; returns it open read-write.
+
+        ``store_path`` defaults to the .fsa path with a ``.db`` suffix and must not exist yet;
+        ``source`` is the video or image folder the file was made from (frame sizes, times).
+        """
+        from faceforge.formats.fsa import fsa_to_store
+
+        fsa_path = Path(fsa_path)
+        store_path = Path(store_path) if store_path is not None else fsa_path.with_suffix(".db")
+        fsa_to_store(fsa_path, store_path, source)
+        return cls.open(store_path, "r+")
+
     # -- internals -----------------------------------------------------------------------
 
     def _read(self, body: Callable[[sqlite3.Connection], _T]) -> _T:
