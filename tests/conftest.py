@@ -19,6 +19,13 @@ def machine_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session", autouse=True)
+def offline() -> None:
+    """Tests never touch the internet: weights downloads are refused unless a test serves
+    the files itself (and lifts this for its own duration)."""
+    os.environ["FACEFORGE_OFFLINE"] = "1"
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     if not DATA.is_dir():

@@ -130,7 +130,70 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Faceswap's spellings work too, e.g. -al ALIGNMENTS -osc 100 -j 0. No separate "
         "ffmpeg step is needed: the ffmpeg writer produces the finished file.")
     _add_tools(commands)
+    _add_models(commands)
     return parser
+
+
+def _add_models(commands: Any) -> None:
+    models = commands.add_parser(
+        "models", help="download the weights some plugins need (s3fd, fan)",
+        formatter_class=_HelpFormatter,
+        description="S3FD and FAN weights ship in no package: they are downloaded on first use "
+        "into the user cache, or ahead of time with `models fetch`. Files copied by hand are "
+        "found in --weights-dir or $FACEFORGE_WEIGHTS_DIR.")
+    jobs = models.add_subparsers(dest="job", metavar="JOB")
+    jobs.required = True
+    fetch = jobs.add_parser("fetch", help="download and check the weights files",
+                            formatter_class=_HelpFormatter)
+    fetch.add_argument("names", metavar="MODEL", nargs="*",
+                       help="which weights: s3fd, fan (default: all)")
+    fetch.add_argument("--weights-dir", metavar="FOLDER", default=None,
+                       help="download into this folder instead of the user cache")
+    status = jobs.add_parser("list", help="say which weights are on this machine, and where")
+    status.add_argument("--weights-dir", metavar="FOLDER", default=None,
+                        help="also look in this folder")
+    from faceforge.options.common import LOG_OPTIONS
+
+    for sub in (fetch, status):
+        _add_options(sub, LOG_OPTIONS)
+    models.set_defaults(handler=_run_models)
+
+
+def _run_models(args: argparse.Namespace) -> int:
+    from faceforge.plugins import weights
+
+    catalogue = weights.catalogue()
+    if args.job == "list":
+        for name, entry in catalogue.items():
+            found = weights.find_weights(name, args.weights_dir)
+            where = f"{found[0]} ({found[1].layout} layout)" if found else "not on this machine"
+            print(f"{name}: {entry.title}: {where}")
+        return 0
+    names = args.names or list(catalogue)
+    for name in names:
+        weights.model_weights(name)  # an unknown name fails before any download
+    for name in names:
+        found = weights.find_weights(name, args.weights_dir)
+        if found is not None and args.weights_dir is None:
+            print(f"{name}: {found[0]} is already here and checked")
+            continue
+        bar = None
+
+        def progress(done: int, total: int | None, name: str = name) -> None:
+            nonlocal bar
+            if bar is None:
+                from tqdm import tqdm
+
+                bar = tqdm(total=total, unit="B", unit_scale=True, desc=name, file=sys.stderr)
+            bar.update(done - bar.n)
+
+        try:
+            path = weights.fetch_weights(name, args.weights_dir, progress)
+        finally:
+            if bar is not None:
+                bar.close()
+        print(f"{name}: {path} (SHA-256 checked)")
+    return 0
 
 
 def _add_tools(commands: Any) -> None:
@@ -161,9 +224,15 @@ def _add_tools(commands: Any) -> None:
     imp.add_argument("--source", metavar="PATH", default=None,
                      help=".fsa: the video or image folder it was made from (frame sizes and "
                      "times)")
+    faces = align_jobs.add_parser("import-faces", help="make a store from a folder of face "
+                                  "PNGs (faceforge's or Faceswap's), from their metadata")
+    faces.add_argument("faces", metavar="FOLDER", help="the faces folder")
+    faces.add_argument("alignments", metavar="FILE", help="the alignments store to create")
+    faces.add_argument("--source", metavar="PATH", default=None,
+                       help="the video or image folder the faces come from (frame sizes)")
     from faceforge.options.common import LOG_OPTIONS
 
-    for sub in (summary, export, imp):
+    for sub in (summary, export, imp, faces):
         _add_options(sub, LOG_OPTIONS)
     align.set_defaults(handler=_run_alignments_tool)
 
@@ -307,6 +376,11 @@ def _run_alignments_tool(args: argparse.Namespace) -> int:
             else:
                 store.export_json(args.json)
         print(f"wrote {args.json}")
+    elif args.job == "import-faces":
+        from faceforge.formats.face_folder import faces_to_store
+
+        faces_to_store(args.faces, args.alignments, args.source)
+        print(f"wrote {args.alignments}")
     elif args.job == "import":
         if args.json.lower().endswith(".fsa"):
             AlignmentsStore.import_fsa(args.json, args.alignments, args.source).close()

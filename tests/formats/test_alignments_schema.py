@@ -50,13 +50,13 @@ def test_text_file_renamed_db_is_not_an_alignments_file(tmp_path: Path) -> None:
     assert info.value.hint
 
 
-def test_faceswap_fsa_file_gets_a_hint_that_does_not_promise_an_import(tmp_path: Path) -> None:
+def test_faceswap_fsa_file_opened_as_a_store_points_at_the_import(tmp_path: Path) -> None:
     path = tmp_path / "alignments.fsa"
     path.write_bytes(b"x\x9c" + os.urandom(200))  # zlib-looking bytes, like a real .fsa
     with pytest.raises(FormatError) as info:
         AlignmentsStore.open(path, "r")
     assert "Faceswap alignments file" in info.value.hint
-    assert "import" not in info.value.hint, "the import tool does not read .fsa files yet"
+    assert "tools alignments import" in info.value.hint
 
 
 def test_sqlite_database_of_another_application_is_rejected(tmp_path: Path) -> None:

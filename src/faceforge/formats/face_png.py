@@ -260,6 +260,9 @@ def _from_faceswap(text: str, width: int | None, name: object) -> dict[str, Any]
             "box": [box[0], box[1], box[0] + box[2], box[1] + box[3]] if box else None,
             "original_filename": source.get("original_filename"),
             "mask_names": sorted(alignments.get("mask") or {}),
+            # the whole entry as Faceswap's alignments file holds it (box, masks, identity),
+            # for rebuilding alignments from a faces folder
+            "faceswap_alignments": alignments,
         }
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise FormatError(

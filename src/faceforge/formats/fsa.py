@@ -445,6 +445,17 @@ def _face_from_fsa(face: dict[str, Any], face_index: int, extra: list | None,
                       landmarker=landmarker)
 
 
+def face_record_from_faceswap(face: dict[str, Any], face_index: int,
+                              name: object = "<face>") -> FaceRecord:
+    """One face as Faceswap's alignments entry holds it (also a Faceswap face PNG's header)
+    as a store record; identities other than a dlib descriptor are dropped."""
+    try:
+        return _face_from_fsa(face, face_index, None, {})
+    except (KeyError, TypeError, ValueError, IndexError, zlib.error, cv2.error) as exc:
+        raise FormatError(f"{name}: face {face_index} is not a Faceswap face entry "
+                          f"({type(exc).__name__}: {exc})", _HINT) from None
+
+
 def frames_from_fsa(
     document: dict[str, Any], name: object = "<fsa>", source: SourceFacts | None = None
 ) -> tuple[dict[str, Any], list[FrameRecord]]:

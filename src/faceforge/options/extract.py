@@ -31,6 +31,10 @@ EXTRACT_OPTIONS = OptionSet("extract", (
            "compute, 'none' stores none", ("components", "extended"), str,
            Choices("faceforge.core.masks:MASK_TYPES", extra=("none",)), action="append",
            group="plugins"),
+    Option("weights_dir", ("--weights-dir",),
+           "folder holding downloaded weights (s3fd, fan), looked in before "
+           "$FACEFORGE_WEIGHTS_DIR and the user cache; see `faceforge models fetch`",
+           None, str, metavar="FOLDER", group="plugins"),
     Option("normalization", ("-O", "--normalization", "-nm"),
            "lighting normalisation applied to the detector's input only", "none", str,
            Choices("faceforge.core.image:NORMALIZATIONS"), group="plugins"),

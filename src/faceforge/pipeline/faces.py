@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -36,6 +37,7 @@ class FaceFinderConfig:
 
     detector: str
     aligner: str
+    weights_dir: str | None
     normalization: str
     re_feed: int
     rotate: tuple[int, ...] | None
@@ -80,9 +82,10 @@ class FaceFinder:
         landmarker: Landmarker | None = None,
     ) -> None:
         self.config = config
-        self.detector = detector if detector is not None else DETECTORS.get(config.detector)()
+        self.detector = (detector if detector is not None
+                         else _build(DETECTORS.get(config.detector), config.weights_dir))
         self.landmarker = (landmarker if landmarker is not None
-                           else LANDMARKERS.get(config.aligner)())
+                           else _build(LANDMARKERS.get(config.aligner), config.weights_dir))
         self.describer = None
         self.keep_refs: np.ndarray | None = None
         self.drop_refs: np.ndarray | None = None
@@ -195,6 +198,14 @@ class FaceFinder:
                 log.debug("found %d face(s) after rotating by %d degrees", len(faces), angle)
                 found[i] = faces
             missing = still_missing
+
+
+def _build(plugin: Any, weights_dir: str | None) -> Any:
+    """A plugin with default options; those whose weights are downloaded (they name a
+    `weights_model`) also get the --weights-dir folder."""
+    if weights_dir and getattr(plugin, "weights_model", None):
+        return plugin(weights_dir=weights_dir)
+    return plugin()
 
 
 def looks_like_a_face(landmarks: np.ndarray, threshold: float) -> bool:

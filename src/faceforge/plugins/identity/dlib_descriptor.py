@@ -71,6 +71,10 @@ def reference_descriptors(
     for image_path in image_paths:
         path = Path(image_path)
         image = read_image_rgb(path, "reference photo")
+        landmarks_68 = _face_png_landmarks(path, image)
+        if landmarks_68 is not None:
+            descriptors.append(describer.describe(image, [landmarks_68])[0])
+            continue
         faces = detector.detect([image])[0]
         if not faces:
             raise InputError(
@@ -81,6 +85,30 @@ def reference_descriptors(
         landmarks_68 = landmarker.landmarks(image, [largest])
         descriptors.append(describer.describe(image, landmarks_68)[0])
     return np.stack(descriptors).astype(np.float32)
+
+
+def _face_png_landmarks(path: Path, image: np.ndarray) -> np.ndarray | None:
+    """The landmarks of an extracted face PNG in its own pixels, from its metadata.
+
+    A faceforge face carries its landmarks and the matrix into the image, so it needs no
+    detection. Faceswap's faces carry frame landmarks without that matrix: they (like any
+    photo) go through the detector, which finds the large, centred face easily.
+    """
+    if path.suffix.lower() != ".png":
+        return None
+    from faceforge.errors import FormatError
+    from faceforge.formats.face_png import read_face_meta
+
+    try:
+        meta = read_face_meta(path)
+    except FormatError:
+        return None  # a plain photo
+    if meta.get("origin") != "faceforge" or meta.get("matrix") is None:
+        return None
+    scale = image.shape[1] / float(meta["size"])  # in case the image was resized since
+    to_image = np.asarray(meta["matrix"], np.float64) * scale
+    points = np.asarray(meta["landmarks"], np.float64)
+    return (points @ to_image[:, :2].T + to_image[:, 2]).astype(np.float32)
 
 
 def distance_to_refs(desc: np.ndarray, refs: np.ndarray) -> np.ndarray:
