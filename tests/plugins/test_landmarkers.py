@@ -24,7 +24,7 @@ def read_ljson_points(path) -> np.ndarray:
 
 
 def test_the_expected_landmarkers_are_registered():
-    assert {"dlib", "mesh"} <= set(ALL_LANDMARKERS)
+    assert {"dlib", "mesh", "fan"} <= set(ALL_LANDMARKERS)
 
 
 @pytest.mark.parametrize("seed", SEEDS)

