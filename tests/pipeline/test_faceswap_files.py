@@ -4,7 +4,6 @@ rebuilt store, and the opencv writer's frames assembled by the tutorial's ffmpeg
 
 from __future__ import annotations
 
-import logging
 import shutil
 from pathlib import Path
 
@@ -74,17 +73,27 @@ def test_real_fsa_to_store_to_fsa_to_store_is_identical(faces, faceswap_fsa, vid
             assert a["thumb"] == b["thumb"].tolist()
 
 
-def test_tutorial_train_line_with_fsa_alignments(faces, faceswap_fsa, tmp_path, caplog):
+def test_tutorial_train_line_with_fsa_alignments(faces, faceswap_fsa, tmp_path, capsys):
     # train -A FACES_A -ala A.fsa -B FACES_B -alb B.fsa -m MODEL -t original -bs 16
     #   -it 1000000 -s 250 -ss 25000 -ps 100 -L INFO   (here stopped after 1 iteration)
     model = tmp_path / "model"
-    with caplog.at_level(logging.WARNING):
-        assert main(["train", "-A", str(faces["a"]), "-ala", str(faceswap_fsa["a"]), "-B",
-                     str(faces["b"]), "-alb", str(faceswap_fsa["b"]), "-m", str(model), "-t",
-                     "original", "-bs", "16", "-it", "1", "-s", "250", "-ss", "25000", "-ps",
-                     "100", "-L", "INFO"]) == 0
-    assert "are not in" not in caplog.text  # every face was found in its .fsa file
+    assert main(["train", "-A", str(faces["a"]), "-ala", str(faceswap_fsa["a"]), "-B",
+                 str(faces["b"]), "-alb", str(faceswap_fsa["b"]), "-m", str(model), "-t",
+                 "original", "-bs", "16", "-it", "1", "-s", "250", "-ss", "25000", "-ps",
+                 "100", "-L", "INFO"]) == 0
+    err = capsys.readouterr().err
+    assert "faces from" in err  # the log did reach us
+    assert "are not in" not in err  # every face was found in its .fsa file
     assert read_state(model).iterations == 1
+
+
+def test_faces_missing_from_the_fsa_are_reported(faces, faceswap_fsa, tmp_path):
+    from faceforge.training.face_sets import FaceSet, check_alignments
+
+    names = sorted(p.name for p in faces["b"].glob("*.png"))  # lp_d19's faces
+    face_set = FaceSet("b", faces["b"], None, None, None, names)  # type: ignore[arg-type]
+    assert check_alignments(face_set, faceswap_fsa["b"]) == len(names)
+    assert check_alignments(face_set, faceswap_fsa["a"]) == 0  # another video's file
 
 
 def test_tutorial_convert_line_with_fsa_alignments(video_dir, faces, faceswap_fsa, tiny_model,

@@ -146,17 +146,26 @@ def check_alignments(face_set: FaceSet, alignments: Path) -> int:
     another video) are reported. Faces are matched by the frame and face index their own
     metadata names (Faceswap's faces by frame file name when they come from images).
     """
+    import re
+
     from faceforge.formats.face_png import read_face_meta
     from faceforge.formats.fsa import read_alignments
 
     _meta, frames = read_alignments(alignments)
-    known = {(frame.index, face.face_index) for frame in frames for face in frame.faces}
-    known_names = {(frame.name, face.face_index) for frame in frames for face in frame.faces}
+    video_frame = re.compile(r"^(?P<stem>.+)_(?P<index>\d{6,})$")
+    known = set()
+    for frame in frames:
+        match = video_frame.match(frame.name)
+        for face in frame.faces:
+            known.add((frame.name, face.face_index))
+            if match is not None:
+                known.add((match["stem"], int(match["index"]), face.face_index))
     matched = 0
     for name in face_set.names:
         meta = read_face_meta(face_set.folder / name)
-        if ((meta.get("frame_index"), meta.get("face_index")) in known
-                or (meta.get("frame_name"), meta.get("face_index")) in known_names):
+        stem = Path(meta["source"]).stem if meta.get("source") else None
+        if ((stem, meta.get("frame_index"), meta.get("face_index")) in known
+                or (meta.get("frame_name"), meta.get("face_index")) in known):
             matched += 1
     if matched < len(face_set):
         log.warning("%d of %d faces in %s are not in %s", len(face_set) - matched,
