@@ -201,16 +201,6 @@ def test_import_faces_rebuilds_the_store_from_either_tools_faces(video_dir, face
                 assert set(x.masks) >= {"extended"} or x.masks == {}
 
 
-def _coarse_head_fires(net) -> None:
-    """Random weights, except that S3FD's coarsest head (stride 128) scores a face
-    everywhere: a handful of boxes per frame after suppression, so FAN runs too."""
-    import torch
-
-    with torch.no_grad():
-        net.conv7_2_mbox_conf.weight.zero_()
-        net.conv7_2_mbox_conf.bias.copy_(torch.tensor([0.0, 4.0]))
-
-
 def test_tutorial_extract_line_with_s3fd_and_fan_runs_end_to_end(video_dir, tmp_path,
                                                                  monkeypatch):
     # faceswap.py extract -i personA.mp4 -o faces/personA -D s3fd -A fan -nm none -rf 0
@@ -218,7 +208,7 @@ def test_tutorial_extract_line_with_s3fd_and_fan_runs_end_to_end(video_dir, tmp_
     # with random weights served from 127.0.0.1 and fetched on first use; every 54th frame.
     from tests.weights_server import save_random_weights, serve, serve_weights
 
-    files = save_random_weights(tmp_path / "weights", _coarse_head_fires)
+    files = save_random_weights(tmp_path / "weights")
     with serve() as server:
         serve_weights(server, files, tmp_path, monkeypatch)
         code = main(["extract", "-i", str(video_dir / "lp_d18.mp4"), "-o",
