@@ -98,6 +98,7 @@ def save_random_weights(folder: Path, s3fd_tweak: Callable[[S3FDNet], None] | No
                         = only_the_coarsest_head_fires) -> dict[str, Path]:
     """Randomly initialised S3FD and FAN saved as the published files are: a plain table of
     tensors in face-alignment's names, and FAN also in Faceswap's."""
+    folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     s3fd, fan = S3FDNet(), FANNet()
     if s3fd_tweak is not None:
