@@ -45,6 +45,15 @@ def _faceforge_face(meta: dict[str, Any]) -> FaceRecord:
     )
 
 
+def _video_stem(source: str | None) -> str | None:
+    """faceforge's faces name their video with its suffix, Faceswap's without."""
+    from faceforge.io.source import VIDEO_EXTENSIONS
+
+    if source and Path(source).suffix.lower() in VIDEO_EXTENSIONS:
+        return Path(source).stem
+    return source
+
+
 def frames_from_faces(
     folder: str | os.PathLike[str], source: SourceFacts | None = None
 ) -> tuple[dict[str, Any], list[FrameRecord]]:
@@ -78,7 +87,7 @@ def frames_from_faces(
         else:
             face = _faceforge_face(meta)
         frame["faces"][meta["face_index"]] = face
-        sources.add(meta.get("source"))
+        sources.add(_video_stem(meta.get("source")))
     if not by_frame:
         raise InputError(f"no face image in {folder} carries face metadata",
                          "use faces written by `faceforge extract` or Faceswap")
