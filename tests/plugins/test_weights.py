@@ -132,7 +132,7 @@ def test_extract_with_s3fd_offline_stops_with_one_line(video_dir, tmp_path, caps
 # -- layouts -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("layout", ["face-alignment", "faceswap"])
+@pytest.mark.parametrize("layout", ["face-alignment", "faceswap", "faceswap release zip"])
 def test_both_fan_layouts_load_from_a_folder_of_hand_copied_files(catalogue, tmp_path,
                                                                  weight_files, layout,
                                                                  monkeypatch):
@@ -142,7 +142,13 @@ def test_both_fan_layouts_load_from_a_folder_of_hand_copied_files(catalogue, tmp
     source, name = ((weight_files["fan"], "2DFAN4-11f355bf06.pth.tar")
                     if layout == "face-alignment"
                     else (weight_files["fan-faceswap"], "face-alignment-network_2d4_v4.pth"))
-    (folder / name).write_bytes(source.read_bytes())
+    if layout == "faceswap release zip":  # as downloaded from Faceswap, not unzipped
+        import zipfile
+
+        with zipfile.ZipFile(folder / "x.zip", "w") as archive:  # the catalogue's URL name
+            archive.write(source, name)
+    else:
+        (folder / name).write_bytes(source.read_bytes())
     landmarker = FanLandmarker(weights_dir=folder)
     want = torch.load(weight_files["fan"], weights_only=True)
     got = landmarker.net.state_dict()

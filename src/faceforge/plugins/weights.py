@@ -10,9 +10,11 @@ Files are read with torch's weights-only loader, which builds tensors and nothin
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,16 +119,25 @@ def check_file(path: Path, file: WeightsFile) -> None:
             f"{file.sha256[:16]}...)", f"delete it and fetch it again from {file.url}")
 
 
+def _candidates(folder: Path, file: WeightsFile) -> list[Path]:
+    """Where `file` may lie in `folder`: under its own name, or still in the release zip it
+    is published in (Faceswap's)."""
+    names = [folder / file.name]
+    if file.url.endswith(".zip"):
+        names.append(folder / file.url.rsplit("/", 1)[-1])
+    return names
+
+
 def find_weights(model: str, weights_dir: str | os.PathLike[str] | None = None
                  ) -> tuple[Path, WeightsFile] | None:
     """The first known file of `model` in the search folders, checked; None if none is there."""
     entry = model_weights(model)
     for folder in search_dirs(weights_dir):
         for file in entry.files:
-            path = folder / file.name
-            if path.is_file():
-                check_file(path, file)
-                return path, file
+            for path in _candidates(folder, file):
+                if path.is_file():
+                    check_file(path, file)
+                    return path, file
     return None
 
 
@@ -192,8 +203,16 @@ def load_state_dict(
 
     import torch
 
+    source: Any = path
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            members = archive.namelist()
+            inner = [m for m in members if m.endswith(".pth") and not m.endswith("/")]
+            if inner and not any(m.endswith("data.pkl") for m in members):
+                # A release zip around the .pth file (Faceswap publishes its weights so).
+                source = io.BytesIO(archive.read(inner[0]))
     try:
-        loaded: Any = torch.load(path, map_location="cpu", weights_only=True)
+        loaded: Any = torch.load(source, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, ValueError, EOFError, OSError,
             AttributeError, TypeError) as exc:
         raise FormatError(f"{path} is not a weights file faceforge can read "
