@@ -79,7 +79,7 @@ def _hostile_documents(marker: Path) -> dict[str, object]:
         "builtins.eval": _Calls(builtins.eval, f"__import__('os').system({command!r})"),
         "builtins.exec": _Calls(builtins.exec, f"open({str(marker)!r}, 'w').close()"),
         "subprocess.Popen": _Calls(subprocess.Popen, ["touch", str(marker)]),
-        "builtins.getattr": _Calls(getattr, os, "system"),
+        "builtins.getattr": _Calls(getattr, 0, "__class__"),
         "an object array": np.array([_Calls(os.system, command)], dtype=object),
     }
 

@@ -73,6 +73,7 @@ def download(
     except OSError as exc:
         raise output_error("creating folder", dest.parent, exc) from exc
     done = part.stat().st_size if part.exists() else 0
+    total: int | None = None
     request = urllib.request.Request(url, headers={"User-Agent": "faceforge"})
     if done:
         request.add_header("Range", f"bytes={done}-")
@@ -104,6 +105,11 @@ def download(
         raise DownloadError(f"cannot download {url} ({reason}); {done} bytes are kept for "
                             "the next try", f"check the connection, or put the file at "
                             f"{dest} by hand") from None
+    if total is not None and done < total:
+        # The server closed the connection early without an error: keep what came.
+        raise DownloadError(f"cannot download {url} (the connection closed after {done} of "
+                            f"{total} bytes); {done} bytes are kept for the next try",
+                            f"run the same command again, or put the file at {dest} by hand")
     if sha256 is not None:
         found = sha256_of(part)
         if found != sha256.lower():

@@ -21,7 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from faceforge.errors import FormatError, InputError
-from faceforge.io.download import DownloadError, download, sha256_of
+from faceforge.io.download import (
+    OFFLINE_VARIABLE,
+    DownloadError,
+    download,
+    offline,
+    sha256_of,
+)
 from faceforge.io.files import user_cache_dir
 
 if TYPE_CHECKING:
@@ -154,6 +160,9 @@ def fetch_weights(
     if path.is_file():
         check_file(path, file)
         return path
+    if offline():
+        raise DownloadError(f"not downloading {file.url}: {OFFLINE_VARIABLE} is set",
+                            f"put the file at {path} by hand")
     log.info("downloading %s from %s", file.name, file.url)
     return download(file.url, path, file.sha256, progress=progress)
 
