@@ -2,9 +2,11 @@
 
 dlib's shape predictor was trained on HOG detector boxes, so a box from another detector is
 first mapped to the HOG box it would have had. For every sampled frame of the single-person
-clips where HOG and the other detector each find exactly one face, this records the HOG box
-relative to the other box: centre offset in units of the other box's width/height and the
-size ratio. The medians are each detector's `dlib_box_calibration` (faceforge/plugins/detect/).
+clips where HOG finds exactly one face, this takes the other detector's detection that
+overlaps it most (IoU >= 0.3) and records the HOG box relative to it: centre offset in units
+of its width/height, and the width and height ratios. The medians are each detector's
+`dlib_box_calibration` (faceforge/plugins/detect/): one ratio for square boxes, both for
+detectors whose boxes are taller than wide (mtcnn, cv2-dnn, retinaface).
 For BlazeFace it also measures the HOG box against the keypoints (eye mid-point and mouth
 centre), pooled over both ranges: `KEYPOINT_BOX_CALIBRATION` in faceforge/plugins/align/dlib68.py.
 Run: .venv/bin/python benchmarks/calibrate_dlib_box.py [VIDEO_DIR [DETECTOR ...]]
@@ -33,6 +35,14 @@ def sample_frames(path: Path, every: int) -> list[np.ndarray]:
             for i, frame in enumerate(container.decode(video=0))
             if i % every == 0
         ]
+
+
+def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = width * height
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
 
 
 def keypoint_offsets(
@@ -79,8 +89,11 @@ def main() -> None:
         rows = []
         found_per_frame = detector.detect([f for f, _ in picked])
         for (_, hog_box), found in zip(picked, found_per_frame, strict=True):
-            if len(found) != 1:
+            # The detection on HOG's face (cv2-dnn also "finds" a shirt in lp_d18).
+            best = max(found, key=lambda d: iou(d.box, hog_box), default=None)
+            if best is None or iou(best.box, hog_box) < 0.3:
                 continue
+            found = [best]
             left, top, right, bottom = found[0].box
             h_left, h_top, h_right, h_bottom = hog_box
             w, h = right - left, bottom - top

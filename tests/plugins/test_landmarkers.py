@@ -122,10 +122,10 @@ def test_a_detector_named_as_box_source_lends_its_registered_calibration(name):
     assert name in box_sources()
     carrying_other = Detection(box=(0.0, 0.0, 100.0, 100.0), score=1.0,
                                dlib_box_calibration=(0.5, 0.5, 2.0))
-    shift_x, shift_y, ratio = DETECTORS.get(name).dlib_box_calibration
-    half = 50.0 * ratio
-    expected = (50 + 100 * shift_x - half, 50 + 100 * shift_y - half,
-                50 + 100 * shift_x + half, 50 + 100 * shift_y + half)
+    shift_x, shift_y, *ratios = DETECTORS.get(name).dlib_box_calibration
+    half_w, half_h = 50.0 * ratios[0], 50.0 * ratios[-1]
+    expected = (50 + 100 * shift_x - half_w, 50 + 100 * shift_y - half_h,
+                50 + 100 * shift_x + half_w, 50 + 100 * shift_y + half_h)
     assert dlib_like_box(carrying_other, name) == pytest.approx(expected)
 
 

@@ -80,12 +80,12 @@ def dlib_like_box(
     elif box_source != "keypoints":
         check_box_source(box_source)
         calibration = DETECTORS.get(box_source).dlib_box_calibration
-    shift_x, shift_y, size_ratio = calibration or HOG_BOX
+    shift_x, shift_y, *ratios = calibration or HOG_BOX
     left, top, right, bottom = detection.box
     width, height = right - left, bottom - top
     centre_x = (left + right) / 2 + shift_x * width
     centre_y = (top + bottom) / 2 + shift_y * height
-    half_w, half_h = width * size_ratio / 2, height * size_ratio / 2
+    half_w, half_h = width * ratios[0] / 2, height * ratios[-1] / 2
     return (centre_x - half_w, centre_y - half_h, centre_x + half_w, centre_y + half_h)
 
 

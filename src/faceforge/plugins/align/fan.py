@@ -111,8 +111,8 @@ def s3fd_box(detection: Detection, box_source: str) -> tuple[float, float, float
     if detection.source == "s3fd" and box_source == "auto":
         return detection.box
     left, top, right, bottom = dlib_like_box(detection, box_source)
-    shift_x, shift_y, ratio = DETECTORS.get("s3fd").dlib_box_calibration or (0.0, 0.0, 1.0)
-    width, height = (right - left) / ratio, (bottom - top) / ratio
+    shift_x, shift_y, *ratios = DETECTORS.get("s3fd").dlib_box_calibration or (0.0, 0.0, 1.0)
+    width, height = (right - left) / ratios[0], (bottom - top) / ratios[-1]
     centre_x = (left + right) / 2 - shift_x * width
     centre_y = (top + bottom) / 2 - shift_y * height
     return (centre_x - width / 2, centre_y - height / 2, centre_x + width / 2,

@@ -15,9 +15,11 @@ import numpy as np
 from faceforge.plugins.registry import Registry
 
 #: Where dlib's HOG detector would put its box, relative to another detector's box:
-#: (centre shift x in box widths, centre shift y in box heights, size ratio). The dlib
-#: landmarker was trained on HOG boxes and maps every box through this first.
-BoxCalibration = tuple[float, float, float]
+#: (centre shift x in box widths, centre shift y in box heights, size ratio), or with two
+#: ratios (width ratio, height ratio) for detectors whose boxes are not square, such as
+#: MTCNN's and RetinaFace's (taller than wide, where HOG's are square). The dlib landmarker
+#: was trained on HOG boxes and maps every box through this first.
+BoxCalibration = tuple[float, ...]
 
 #: The calibration of a box that already is a HOG box.
 HOG_BOX: BoxCalibration = (0.0, 0.0, 1.0)

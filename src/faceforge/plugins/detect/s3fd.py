@@ -114,7 +114,7 @@ class S3fdDetector(Detector):
     #: Not measured on S3FD itself (its weights are not on the measuring machine): S3FD and
     #: RetinaFace both learnt WIDER FACE's boxes, so this is RetinaFace's measured calibration
     #: (benchmarks/calibrate_dlib_box.py). Measure it with that script where the weights are.
-    dlib_box_calibration = (0.0, 0.0, 1.0)
+    dlib_box_calibration = (-0.0214, 0.0561, 1.1010, 0.7743)
     weights_model = "s3fd"
 
     def __init__(
