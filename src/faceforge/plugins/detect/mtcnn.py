@@ -75,10 +75,14 @@ def _regressed(boxes: np.ndarray, offsets: np.ndarray, plus_one: bool) -> np.nda
 
 
 def _crops(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
-    """(N, size, size, 3) uint8 crops of whole-pixel boxes, black outside the image."""
+    """(N, size, size, 3) uint8 crops of whole-pixel boxes, black outside the image.
+
+    The cascade counts pixels from 1, as the original MATLAB code did (P-Net's windows start
+    at 2 * cell + 1): the box [x0, x1] covers the pixels x0 - 1 .. x1 - 1 of the array.
+    """
     height, width = image.shape[:2]
     crops = np.zeros((len(boxes), size, size, 3), np.uint8)
-    for i, (x0, y0, x1, y1) in enumerate(np.fix(boxes[:, :4]).astype(int)):
+    for i, (x0, y0, x1, y1) in enumerate(np.fix(boxes[:, :4]).astype(int) - 1):
         w, h = x1 - x0 + 1, y1 - y0 + 1
         if w < 1 or h < 1:
             continue
@@ -123,7 +127,7 @@ class MtcnnDetector(Detector):
     input_size = None
     #: the median HOG box relative to this detector's box, over 344 frames of 8 single-person
     #: clips (benchmarks/calibrate_dlib_box.py): its boxes are taller than wide, so two ratios
-    dlib_box_calibration = (0.0040, 0.0684, 1.0823, 0.7761)
+    dlib_box_calibration = (-0.0006, 0.0659, 1.0818, 0.7756)
 
     def __init__(
         self,
