@@ -33,8 +33,9 @@ def free_port() -> int:
 
 @contextmanager
 def running_gui(workspace: Path, *extra: str, secret: str | None = SECRET,
-                max_upload_mb: int | None = None):
-    """`faceforge gui` in a subprocess; yields (base URL, process, the output it printed)."""
+                max_upload_mb: int | None = None, stop_jobs: bool = True):
+    """`faceforge gui` in a subprocess; yields (base URL, process, the output it printed).
+    Leaving it ends the GUI and (unless `stop_jobs` is False) the jobs it left running."""
     port = free_port()
     command = [sys.executable, "-m", "faceforge.cli", "gui", "--workspace", str(workspace),
                "--port", str(port), *extra]
@@ -68,7 +69,8 @@ def running_gui(workspace: Path, *extra: str, secret: str | None = SECRET,
                 process.wait(10)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, 9)
-        _stop_jobs(workspace)
+        if stop_jobs:
+            _stop_jobs(workspace)
 
 
 def _stop_jobs(workspace: Path) -> None:

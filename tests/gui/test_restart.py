@@ -36,7 +36,7 @@ def test_a_job_outlives_a_killed_gui_and_a_killed_job_is_marked_failed(chromium,
     values = {"input_a": str(faces["a"]), "input_b": str(faces["b"]), "model_dir": "models/m",
               "trainer": "quick", "batch_size": 4, "iterations": 100000, "save_interval": 5,
               "no_identity": True, "write_image": True}
-    with running_gui(workspace) as (_, gui_process, _):
+    with running_gui(workspace, stop_jobs=False) as (_, gui_process, _):
         # Queued the way the page queues it; the GUI's own queue starts it, as its child.
         job = JobFolder.create(workspace / "jobs", "train", values,
                                command_line("train", values))
