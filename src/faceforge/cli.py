@@ -86,7 +86,7 @@ def _add_options(parser: argparse.ArgumentParser, options: Sequence) -> None:
 def _options_of(command: str) -> Any:
     from faceforge import options
 
-    return options.COMMANDS[command]
+    return options.COMMANDS.get(command) or options.SHELL_COMMANDS[command]
 
 
 def _add_command(commands: Any, name: str, handler: Callable[[argparse.Namespace], int],
@@ -130,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Faceswap's spellings work too, e.g. -al ALIGNMENTS -osc 100 -j 0. No separate "
         "ffmpeg step is needed: the ffmpeg writer produces the finished file.")
     _add_tools(commands)
+    _add_command(
+        commands, "gui", _run_gui, help="the web GUI: every job in a browser, also over SSH",
+        description="Serve the GUI for a workspace folder. It binds 127.0.0.1 and prints a URL "
+        "with an access token and the SSH tunnel line that reaches it from another computer.")
     return parser
 
 
@@ -271,6 +275,16 @@ class _EventRenderer:
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def _run_gui(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from faceforge.gui.server import GuiSettings, serve
+
+    serve(GuiSettings(workspace=Path(args.workspace), port=args.port, listen=args.listen,
+                      auth=args.auth, max_upload_mb=args.max_upload_mb))
+    return 0
 
 
 def _run_alignments_tool(args: argparse.Namespace) -> int:

@@ -68,7 +68,7 @@ def kind_of(command: str) -> JobKind:
 def parse_value(option: Option, value: Any) -> Any:
     """A form's value for `option` as the config wants it: text parsed by the option's type,
     choices checked, empty meaning "not given". Raises UsageError naming the option."""
-    flag = option.flags[-1] if option.flags[-1].startswith("--") else option.flags[0]
+    flag = next((f for f in option.flags if f.startswith("--")), option.flags[0])
     if option.action == "store_true":
         return bool(value)
     if value is None or value == "" or value == []:
@@ -127,7 +127,8 @@ def command_line(command: str, values: dict[str, Any]) -> str:
             items = [value]
         default = option.default if isinstance(option.default, (list, tuple)) else \
             [option.default]
-        if [_text(i) for i in items] == [_text(d) for d in default]:
+        if len(items) == len(default) and all(_same(i, d) for i, d in zip(items, default,
+                                                                          strict=True)):
             continue  # the default: no need to say it
         if option.action == "append":
             for item in items:
@@ -135,6 +136,17 @@ def command_line(command: str, values: dict[str, Any]) -> str:
         else:
             words += [flag, *(_text(item) for item in items)]
     return shlex.join(words)
+
+
+def _same(value: Any, default: Any) -> bool:
+    """Whether a form value is the option's default (a number box gives 4 for 4.0)."""
+    if isinstance(value, (int, float, str)) and isinstance(default, (int, float)) \
+            and not isinstance(default, bool):
+        try:
+            return float(value) == float(default)
+        except ValueError:
+            return False
+    return _text(value) == _text(default)
 
 
 def _text(value: Any) -> str:
