@@ -49,8 +49,10 @@ class JobStatus:
 
 
 def new_job_id(command: str) -> str:
-    """Sortable by creation time, unique: `20261129-081502-train-3f9a`."""
-    return f"{time.strftime('%Y%m%d-%H%M%S')}-{command}-{secrets.token_hex(2)}"
+    """Sortable by creation time, unique: `20261129-081502-train-3f9a`, and
+    `...-tools-sort-3f9a` for a tool."""
+    name = "-".join(command.split())
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{name}-{secrets.token_hex(2)}"
 
 
 class JobFolder:
