@@ -66,7 +66,7 @@ def _add_options(parser: argparse.ArgumentParser, options: Sequence) -> None:
         if opt.positional:
             group.add_argument(opt.dest, **_positional_kwargs(opt))
             continue
-        kwargs: dict[str, Any] = {"dest": opt.dest, "help": opt.help_text()}
+        kwargs: dict[str, Any] = {"dest": opt.dest, "help": _plain(opt.help_text())}
         if opt.action == "store_true":
             kwargs["action"] = "store_true"
         else:
@@ -87,8 +87,14 @@ def _add_options(parser: argparse.ArgumentParser, options: Sequence) -> None:
         group.add_argument(*opt.flags, **kwargs)
 
 
+def _plain(text: str) -> str:
+    """Help text as argparse shows it unchanged (it would read "50%" as a format)."""
+    return text.replace("%", "%%")
+
+
 def _positional_kwargs(opt: Any) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {"help": opt.help_text(), "metavar": opt.metavar or opt.dest}
+    kwargs: dict[str, Any] = {"help": _plain(opt.help_text()),
+                              "metavar": opt.metavar or opt.dest}
     if opt.type is not None:
         kwargs["type"] = opt.type
     choices = opt.choice_names()

@@ -95,6 +95,11 @@ def _put_back(moves: Sequence[Move], copy: bool) -> int:
             place = move.interim(number)
         _rename(place, move.src)
         restored += 1
+    for parent in sorted({move.dst.parent for move in moves}, reverse=True):
+        try:
+            parent.rmdir()  # the folders this run made, once empty again
+        except OSError:
+            pass
     return restored
 
 
@@ -138,13 +143,14 @@ def apply_moves(folder: Path, tool: str, moves: Sequence[Move], *, copy: bool = 
             raise OutputError(f"{move.dst} already exists",
                               "sort into an empty folder, or remove that file")
     recover(folder, on_event)
-    folders = {m.dst.parent for m in moves}
-    for parent in sorted(folders):
+    _write_journal(folder, tool, moves, copy, "moving")  # first: it also undoes the folders
+    for parent in sorted({m.dst.parent for m in moves}):
         try:
             parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
+            _put_back(moves, copy)
+            journal_path(folder).unlink(missing_ok=True)
             raise output_error("creating folder", parent, exc) from exc
-    _write_journal(folder, tool, moves, copy, "moving")
     counter = Counter(2 * len(moves), "step", on_event, stop, tool)
     try:
         if copy:

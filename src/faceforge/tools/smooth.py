@@ -140,7 +140,7 @@ def smooth_frames(frames: list[FrameRecord], step: int, sigma: float, max_jump: 
             result.faces_left += len(track.keys)
             continue
         raw = np.stack([faces[key].landmarks.astype(np.float64) for key in track.keys])
-        smoothed = smooth_track(raw, sigma)
+        smoothed = smooth_track(raw, sigma / step)  # sigma is in source frames
         before.append((jitter(raw), len(raw)))
         after.append((jitter(smoothed), len(raw)))
         shifts.append(float(np.linalg.norm(smoothed - raw, axis=-1).mean()) * len(raw))
