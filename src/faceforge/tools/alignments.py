@@ -103,6 +103,7 @@ class ExportConfig:
 
 def export_json(config: ExportConfig, on_event: EventSink | None = None,
                 stop: threading.Event | None = None) -> WroteResult:
+    """The whole store as one JSON document (written atomically)."""
     with AlignmentsStore.open(config.alignments, "r") as store:
         store.export_json(config.json)
     return WroteResult(Path(config.json))
@@ -117,6 +118,7 @@ class ImportConfig:
 
 def import_json(config: ImportConfig, on_event: EventSink | None = None,
                 stop: threading.Event | None = None) -> WroteResult:
+    """A new store from a JSON export (the store must not exist yet)."""
     AlignmentsStore.import_json(config.json, config.alignments).close()
     return WroteResult(Path(config.alignments))
 

@@ -340,7 +340,7 @@ def model_crops(faces_dir: Path, state: ModelState, input_size: int,
         matrix = geometry.change_crop(meta["size"], meta["centering"], input_size, centering,
                                       float(meta.get("coverage") or 1.0), coverage)
         crops.append(cv2.warpAffine(image, matrix, (input_size, input_size),
-                                    flags=cv2.INTER_AREA, borderMode=cv2.BORDER_CONSTANT))
+                                    flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE))
     if not crops:
         raise UsageError(f"no face images in {faces_dir}", "pass a faces folder with -fc")
     return (np.stack(crops).astype(np.float32) / 255.0).transpose(0, 3, 1, 2).copy()

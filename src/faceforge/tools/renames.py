@@ -136,13 +136,13 @@ def apply_moves(folder: Path, tool: str, moves: Sequence[Move], *, copy: bool = 
     Ctrl-C or `stop` puts every file back and raises `Interrupted`. Destinations must not be
     files that are not themselves moved away by this plan.
     """
+    recover(folder, on_event)
     moves = [m for m in moves if m.src != m.dst]
     sources = {m.src for m in moves}
     for move in moves:
         if move.dst.exists() and move.dst not in sources:
             raise OutputError(f"{move.dst} already exists",
                               "sort into an empty folder, or remove that file")
-    recover(folder, on_event)
     _write_journal(folder, tool, moves, copy, "moving")  # first: it also undoes the folders
     for parent in sorted({m.dst.parent for m in moves}):
         try:
