@@ -16,6 +16,7 @@ import logging
 import math
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -410,7 +411,11 @@ def _export_onnx(swap: Any, example: Any, inputs: np.ndarray, names: list[str],
         raise UsageError("exporting to ONNX needs the onnx package",
                          "pip install 'faceforge[export]' (onnx and onnxruntime)")
     dynamic = {"faces": {0: "batch"}, **{name: {0: "batch"} for name in names}}
-    with atomic_output(config.output) as temp:
+    with atomic_output(config.output) as temp, warnings.catch_warnings():
+        # The TorchScript-based exporter: deprecated since torch 2.9 but still shipped, and
+        # unlike the torch.export-based one it needs no onnxscript; these models are plain
+        # convolution stacks, which it exports exactly (the check below measures that).
+        warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(swap, (example,), str(temp), input_names=["faces"],
                           output_names=names, dynamic_axes=dynamic,
                           opset_version=config.opset, dynamo=False)
