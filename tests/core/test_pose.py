@@ -1,45 +1,45 @@
-"""Head pose from landmarks: frontal is near zero; a face turned or tilted reads so."""
+"""Head pose from landmarks: a face posed at a known yaw and pitch reads back as that pose."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from faceforge.core import geometry
-from faceforge.core.pose import head_pose
-
-
-def _frontal(size: int = 400) -> np.ndarray:
-    """A frontal face in a size x size frame: the mean face's points, made 68 by adding a jaw
-    below (only a few points matter for the pose)."""
-    points = np.zeros((68, 2))
-    points[17:] = geometry.mean_face()
-    points[:17, 0] = np.linspace(0.0, 1.0, 17)
-    points[:17, 1] = 0.7 + 0.3 * np.sin(np.linspace(0, np.pi, 17))
-    points[8] = (0.5, 1.1)
-    return points * size * 0.4 + size * 0.3
+from faceforge.core import pose
 
 
-def test_a_frontal_face_has_no_yaw_pitch_or_roll_to_speak_of():
-    yaw, pitch, roll = head_pose(_frontal(), (400, 400))
-    assert abs(yaw) < 10 and abs(roll) < 1
-    assert abs(pitch) < 25  # the generic 3-D model is not this face: a bias, not a turn
+def _posed_landmarks(yaw_deg: float, pitch_deg: float, roll_deg: float = 0.0) -> np.ndarray:
+    """68 landmarks (only the pose points set) of the generic face turned by yaw (towards the
+    image's right), pitch (up) and roll (clockwise), seen by a 400 px pinhole camera."""
+    yaw, pitch, roll = np.radians([yaw_deg, pitch_deg, roll_deg])
+    # Turning the face to the image's right is a negative turn about the camera's y axis.
+    turn_y = np.array([[np.cos(-yaw), 0, np.sin(-yaw)], [0, 1, 0],
+                       [-np.sin(-yaw), 0, np.cos(-yaw)]])
+    # Looking up points the face's forward axis (0, 0, -1) to negative y (image y is down):
+    # a negative turn about the x axis.
+    turn_x = np.array([[1, 0, 0], [0, np.cos(-pitch), -np.sin(-pitch)],
+                       [0, np.sin(-pitch), np.cos(-pitch)]])
+    turn_z = np.array([[np.cos(roll), -np.sin(roll), 0], [np.sin(roll), np.cos(roll), 0],
+                       [0, 0, 1]])
+    points = pose._MODEL_3D @ (turn_z @ turn_y @ turn_x).T + np.array([0.0, 0.0, 2000.0])
+    image = points[:, :2] / points[:, 2:] * 400 + 200
+    landmarks = np.full((68, 2), 200.0)
+    landmarks[list(pose._POSE_POINTS)] = image
+    return landmarks
 
 
-def test_moving_the_nose_sideways_reads_as_yaw_that_way():
-    base = _frontal()
-    yaw0, _, _ = head_pose(base, (400, 400))
-    right = base.copy()
-    right[27:36, 0] += 25  # nose towards the image's right
-    left = base.copy()
-    left[27:36, 0] -= 25
-    assert head_pose(right, (400, 400))[0] > yaw0 + 10
-    assert head_pose(left, (400, 400))[0] < yaw0 - 10
+def test_a_frontal_face_has_no_pose():
+    np.testing.assert_allclose(pose.head_pose(_posed_landmarks(0, 0), (400, 400)), (0, 0, 0),
+                               atol=1e-6)
+
+
+@pytest.mark.parametrize(("yaw", "pitch"), [(30, 0), (-45, 0), (0, 20), (0, -25), (25, 15)])
+def test_yaw_and_pitch_read_back_with_their_signs(yaw, pitch):
+    found_yaw, found_pitch, _ = pose.head_pose(_posed_landmarks(yaw, pitch), (400, 400))
+    assert found_yaw == pytest.approx(yaw, abs=2)
+    assert found_pitch == pytest.approx(pitch, abs=2)
 
 
 def test_a_tilted_eye_line_is_roll():
-    base = _frontal()
-    centre = base.mean(axis=0)
-    angle = np.radians(20)
-    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-    turned = (base - centre) @ rotation.T + centre
-    assert abs(head_pose(turned, (400, 400))[2] - 20) < 1
+    _, _, roll = pose.head_pose(_posed_landmarks(0, 0, 20), (400, 400))
+    assert roll == pytest.approx(20, abs=1)

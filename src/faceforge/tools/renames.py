@@ -20,7 +20,7 @@ from pathlib import Path
 
 from faceforge.errors import FormatError, InputError, Interrupted, OutputError
 from faceforge.events import EventSink, Note, ignore
-from faceforge.io.files import atomic_copy, atomic_write, output_error
+from faceforge.io.files import atomic_copy, atomic_write, ensure_writable_dir, output_error
 from faceforge.tools.progress import Counter
 
 log = logging.getLogger(__name__)
@@ -136,6 +136,7 @@ def apply_moves(folder: Path, tool: str, moves: Sequence[Move], *, copy: bool = 
     Ctrl-C or `stop` puts every file back and raises `Interrupted`. Destinations must not be
     files that are not themselves moved away by this plan.
     """
+    folder = ensure_writable_dir(folder)
     recover(folder, on_event)
     moves = [m for m in moves if m.src != m.dst]
     sources = {m.src for m in moves}
