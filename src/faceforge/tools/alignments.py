@@ -297,7 +297,8 @@ def remove_faces(config: RemoveFacesConfig, on_event: EventSink | None = None,
     if not doomed:
         emit(Note(f"every face of {config.alignments} still has its image: nothing to do"))
         return result
-    with interruptible("tools alignments remove-faces", _STORE_KEPT), edited_store(config.alignments) as edit:
+    with interruptible("tools alignments remove-faces", _STORE_KEPT), \
+            edited_store(config.alignments) as edit:
         removed = edit.store.remove_faces(sorted(doomed))
         edit.store.set_meta("curated_from", str(config.faces.resolve()))
     result.backup = edit.backup

@@ -26,7 +26,7 @@ import numpy as np
 from faceforge.errors import ModelError, UsageError
 from faceforge.events import EventSink, Note, ignore
 from faceforge.formats.model_state import ModelState, read_state
-from faceforge.io.files import atomic_output, atomic_write
+from faceforge.io.files import atomic_output, atomic_write, ensure_writable_dir
 from faceforge.options import option_defaults
 from faceforge.options import tools as opts
 from faceforge.tools.progress import Counter, interruptible
@@ -296,7 +296,7 @@ class ExportResult:
 
     def lines(self) -> list[str]:
         out = [f"wrote {self.output} ({self.format}): decoder {self.side.upper()}, input "
-               f"1x3x{self.input_size}x{self.input_size} RGB in [0, 1], outputs "
+               f"Nx3x{self.input_size}x{self.input_size} RGB in [0, 1], outputs "
                f"{', '.join(self.outputs)} at {self.output_size} px; how to crop the faces: "
                f"{self.output}.json"]
         if self.max_abs_error is None:
@@ -305,6 +305,32 @@ class ExportResult:
             out.append(f"checked on {self.checked_faces} faces ({self.checked_with}): largest "
                        f"difference from PyTorch {self.max_abs_error:.2e}")
         return out
+
+
+def plain_convolutions(model: Any) -> Any:
+    """The model with every convolution a plain `F.conv2d` of its stored weights, as the
+    exporters can trace it: faceforge's own CPU kernels are switched off, and the upscale
+    convolutions that regroup their weights on the fly (a custom autograd function, which
+    the tracers record as an uninitialised tensor) get the regrouped weights stored instead.
+    Same numbers: it is the same convolution with the same weights in the same order."""
+    import torch
+
+    from faceforge.nn.fast_conv import FastConv2d, use_cpu_kernels
+
+    use_cpu_kernels(model, False)
+    with torch.no_grad():
+        for layer in model.modules():
+            groups = getattr(layer, "subpixel_groups", 1)
+            if not isinstance(layer, FastConv2d) or groups <= 1:
+                continue
+            for name in ("weight", "bias"):
+                value = getattr(layer, name)
+                if value is not None:
+                    rest = value.shape[1:]
+                    value.copy_(value.clone().view(-1, groups, *rest).transpose(0, 1)
+                                .reshape(value.shape))
+            layer.subpixel_groups = 1
+    return model
 
 
 def _swap_module(model: Any, side: str) -> Any:
@@ -363,8 +389,9 @@ def export(config: ExportConfig, on_event: EventSink | None = None,
     from faceforge.training.checkpoint import load_trained_model
 
     emit = on_event or ignore
+    ensure_writable_dir(config.output.parent)
     model, state = load_trained_model(config.model_dir)
-    model = model.float().eval()
+    model = plain_convolutions(model.float().eval())
     swap = _swap_module(model, config.side)
     size = model.input_size
     if config.faces is not None:
@@ -433,10 +460,13 @@ def _export_torchscript(swap: Any, example: Any, inputs: np.ndarray,
                         config: ExportConfig) -> list[np.ndarray]:
     import torch
 
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # TorchScript is deprecated in favour of torch.export, but libtorch programs still
+        # load it; tracing these plain convolution stacks is exact (checked below).
+        warnings.simplefilter("ignore", DeprecationWarning)
         traced = torch.jit.trace(swap, example, check_trace=False)
-    with atomic_output(config.output) as temp:
-        torch.jit.save(traced, str(temp))
-    loaded = torch.jit.load(str(config.output))
+        with atomic_output(config.output) as temp:
+            torch.jit.save(traced, str(temp))
+        loaded = torch.jit.load(str(config.output))
     with torch.no_grad():
         return _as_list(loaded(torch.from_numpy(inputs)))
