@@ -241,3 +241,14 @@ def test_summary_lists_problem_frames(faces, capsys):
     assert run_cli("tools", "alignments", "summary", faces["a"].parent / "a.db", "--list") == 0
     out = capsys.readouterr().out
     assert "frames: 54" in out and "frames without faces: none" in out
+
+
+def test_export_and_import_give_back_the_same_store(faces, tmp_path):
+    store = faces["a"].parent / "a.db"
+    assert run_cli("tools", "alignments", "export", store, tmp_path / "a.json") == 0
+    assert run_cli("tools", "alignments", "import", tmp_path / "a.json", tmp_path / "b.db") == 0
+    assert face_keys(tmp_path / "b.db") == face_keys(store)
+    with AlignmentsStore.open(store, "r") as one, AlignmentsStore.open(tmp_path / "b.db",
+                                                                       "r") as two:
+        np.testing.assert_array_equal(one.frame(20).faces[0].landmarks,
+                                      two.frame(20).faces[0].landmarks)

@@ -68,3 +68,20 @@ def test_light_tools_run_at_once_and_heavy_ones_queue_for_the_device():
     heavy = {name for name, kind in KINDS.items() if name.startswith("tools") and
              kind.uses_device}
     assert heavy == {"tools sort", "tools model export", "tools faces report"}
+
+
+@pytest.mark.slow
+def test_a_tool_runs_as_a_gui_job_and_leaves_its_result(faces, tmp_path):
+    import json
+
+    from faceforge.jobs import worker
+    from faceforge.jobs.folder import JobFolder
+
+    values = {"alignments": str(faces["a"].parent / "a.db"), "list": True}
+    command = "tools alignments summary"
+    job = JobFolder.create(tmp_path / "jobs", command, values, command_line(command, values))
+    assert "tools-alignments-summary" in job.id
+    assert worker.run(job) == 0
+    assert job.status().state == "done"
+    result = json.loads((job.path / "result.json").read_text())["result"]
+    assert result["counts"]["frames"] == 54 and result["frames_without_faces"] == []
