@@ -102,3 +102,21 @@ def test_torchscript_export_matches_pytorch(tiny_model, faces, tmp_path):
                    "torchscript", "--side", "a", "-fc", faces["b"]) == 0
     result = json.loads((tmp_path / "swap.pt.json").read_text())
     assert result["side"] == "a" and result["check"]["max_abs_error"] < 1e-5
+
+
+def test_a_model_that_learns_masks_exports_face_and_mask(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from faceforge.formats.model_state import ModelState
+    from faceforge.plugins.model import build_model
+    from faceforge.training.checkpoint import save_checkpoint
+
+    model = build_model("quick", {"learn_mask": True})
+    state = ModelState(trainer="quick", model_config=model.config.to_dict(),
+                       train_config={"centering": "face", "coverage": 87.5}, iterations=1)
+    save_checkpoint(tmp_path / "model", state, model.contiguous_state_dict(), None, {})
+    result = tool.export(tool.ExportConfig(model_dir=tmp_path / "model",
+                                           output=tmp_path / "masked.onnx"))
+    assert result.outputs == ["face", "mask"]
+    assert result.max_abs_error is not None and result.max_abs_error < 1e-4
+    described = json.loads((tmp_path / "masked.onnx.json").read_text())
+    assert described["outputs"]["mask"] == [None, 1, 64, 64]
