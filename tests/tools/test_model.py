@@ -24,7 +24,9 @@ def test_info_reports_trainer_iterations_sessions_and_checkpoints(tiny_model, ca
     state = read_state(tiny_model)
     assert "trainer: quick" in out and f"iterations: {state.iterations}" in out
     assert "session 1:" in out and "EGs/s" in out
-    assert f"backup: iteration {read_state(tiny_model / 'backups').iterations}" in out
+    backup = read_state(tiny_model / "backups")
+    assert f"backup: iteration {backup.iterations}" in out
+    assert f"best loss: {backup.loss['average']:.5f} at iteration {backup.iterations}" in out
     result = tool.info(tool.InfoConfig(model_dir=tiny_model))
     weights = load_file(str(tiny_model / state.files["weights"]))
     assert result.weights_values == sum(t.numel() for t in weights.values())

@@ -83,6 +83,9 @@ class InfoResult:
     weights_values: int
     checkpoints: dict[str, int] = field(default_factory=dict)  # name -> iteration
     tool_version: str = ""
+    # The backup is kept at the best average loss so far: that loss and its iteration.
+    best_loss: float | None = None
+    best_iteration: int | None = None
 
     def lines(self) -> list[str]:
         out = [f"model: {self.model_dir}", f"trainer: {self.trainer}",
@@ -103,6 +106,9 @@ class InfoResult:
                 out.append(f"loss {key.replace('_', ' ')}: {value:.5f}")
             else:
                 out.append(f"loss {key.replace('_', ' ')}: {value}")
+        if self.best_loss is not None:
+            out.append(f"best loss: {self.best_loss:.5f} at iteration {self.best_iteration} "
+                       "(the backup)")
         for name, iteration in self.checkpoints.items():
             out.append(f"{name}: iteration {iteration}")
         return out
@@ -126,14 +132,17 @@ def info(config: InfoConfig, on_event: EventSink | None = None,
     """Trainer, config, iterations, sessions with their EGs/s, losses and saved checkpoints."""
     state = _state(config.model_dir)
     checkpoints = {}
+    best: tuple[float | None, int | None] = (None, None)
     for name, folder in checkpoint_folders(config.model_dir).items():
         if name != "model":
             saved = read_state(folder)
             checkpoints[name] = saved.iterations if saved else 0
+            if name == "backup" and saved is not None and "average" in saved.loss:
+                best = (float(saved.loss["average"]), saved.iterations)
     return InfoResult(
         config.model_dir, state.trainer, state.iterations, state.model_config,
         state.train_config, [dataclasses.asdict(session) for session in state.sessions], state.loss,
-        _weights_values(config.model_dir, state), checkpoints, state.tool_version)
+        _weights_values(config.model_dir, state), checkpoints, state.tool_version, *best)
 
 
 # --------------------------------------------------------------------------------------
