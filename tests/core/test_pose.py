@@ -43,3 +43,16 @@ def test_yaw_and_pitch_read_back_with_their_signs(yaw, pitch):
 def test_a_tilted_eye_line_is_roll():
     _, _, roll = pose.head_pose(_posed_landmarks(0, 0, 20), (400, 400))
     assert roll == pytest.approx(20, abs=1)
+
+
+def test_degenerate_landmarks_give_no_pose_rather_than_an_error():
+    yaw, pitch, _ = pose.head_pose(np.zeros((68, 2)), (400, 400))
+    assert np.isnan(yaw) and np.isnan(pitch)
+
+
+def test_points_no_face_could_make_give_no_pose():
+    line = np.zeros((68, 2))
+    line[:, 0] = np.arange(68) * 5.0
+    line[:, 1] = 200 + np.sin(np.arange(68)) * 40  # the eye corners apart, nothing face-like
+    yaw, pitch, _ = pose.head_pose(line, (400, 400))
+    assert np.isnan(yaw) and np.isnan(pitch)

@@ -174,3 +174,12 @@ def test_identity_descriptors_of_one_face_image_are_stable(faces):
     one, two = measure_faces([path, path], identity=True)
     np.testing.assert_array_equal(one.descriptor, two.descriptor)
     assert one.descriptor.shape == (128,)
+
+
+def test_faces_that_could_not_be_measured_get_a_folder_of_their_own():
+    from faceforge.tools.sort import _bins
+
+    values = np.array([5.0, float("nan"), -20.0, 40.0])
+    order = [2, 0, 3, 1]  # as argsort leaves NaN: last
+    assert _bins(values, order, 2, True) == [0, 2, 0, 1]
+    assert _bins(values, order, 3, False) == [1, 3, 0, 2]

@@ -131,9 +131,10 @@ def run(config: ReportConfig, on_event: EventSink | None = None,
     if not faces:
         raise UsageError(f"no faceforge face images in {config.input}",
                          "pass a folder `faceforge extract` wrote")
-    measures = measure_faces([f.path for f in faces], blur=True, pose=True,
-                             identity=not config.no_identity, on_event=on_event, stop=stop,
-                             what="tools faces report")
+    with interruptible("tools faces report", "no sheet was written"):
+        measures = measure_faces([f.path for f in faces], blur=True, pose=True,
+                                 identity=not config.no_identity, on_event=on_event,
+                                 stop=stop, what="tools faces report")
     entries = sorted(flag_faces(measures, config), key=lambda e: _severity(e, config))
     by_name = {m.path.name: m for m in measures}
     result = ReportResult(output, len(entries), [])

@@ -243,9 +243,6 @@ def nan_scan(config: NanScanConfig, on_event: EventSink | None = None,
              stop: threading.Event | None = None) -> NanScanResult:
     """Every tensor of every checkpoint (model, backup, snapshots; weights and optimizer),
     checked for NaN and infinite values."""
-    import torch
-    from safetensors import safe_open
-
     _state(config.model_dir)
     files = []
     for folder in checkpoint_folders(config.model_dir).values():
@@ -254,6 +251,15 @@ def nan_scan(config: NanScanConfig, on_event: EventSink | None = None,
             files += [folder / name for name in state.files.values() if (folder / name).exists()]
     result = NanScanResult(len(files), 0, 0)
     counter = Counter(len(files), "file", on_event, stop, "tools model nan-scan")
+    with interruptible("tools model nan-scan", "nothing was changed"):
+        _scan(files, config.model_dir, result, counter)
+    return result
+
+
+def _scan(files: list[Path], model_dir: Path, result: NanScanResult, counter: Counter) -> None:
+    import torch
+    from safetensors import safe_open
+
     for path in files:
         counter.check_stop("nothing was changed")
         with safe_open(str(path), framework="pt") as handle:
@@ -266,10 +272,9 @@ def nan_scan(config: NanScanConfig, on_event: EventSink | None = None,
                 nan = int(torch.isnan(tensor).sum())
                 inf = int(torch.isinf(tensor).sum())
                 if nan or inf:
-                    result.bad.append({"file": str(path.relative_to(config.model_dir)),
+                    result.bad.append({"file": str(path.relative_to(model_dir)),
                                        "tensor": key, "nan": nan, "inf": inf})
         counter.advance()
-    return result
 
 
 # --------------------------------------------------------------------------------------

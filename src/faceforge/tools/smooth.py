@@ -166,12 +166,13 @@ def smooth_frames(frames: list[FrameRecord], step: int, sigma: float, max_jump: 
 def run(config: SmoothConfig, on_event: EventSink | None = None,
         stop: threading.Event | None = None) -> SmoothResult:
     """Smooth the store's landmarks over time (into -o, or in place after a backup)."""
+    kept = "the store is as it was" if config.output is None else "nothing was written"
     with AlignmentsStore.open(config.alignments, "r") as store:
         meta = store.meta()
         frames = list(store.iter_frames())
     step = int((meta.get("settings") or {}).get("extract_every_n") or 1)
-    changed, result = smooth_frames(frames, step, config.sigma, config.max_jump)
-    kept = "the store is as it was" if config.output is None else "nothing was written"
+    with interruptible("tools alignments smooth", kept):
+        changed, result = smooth_frames(frames, step, config.sigma, config.max_jump)
     with interruptible("tools alignments smooth", kept), \
             edited_store(config.alignments, config.output) as edit:
         ordered = [changed[index] for index in sorted(changed)]

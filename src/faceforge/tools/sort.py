@@ -20,6 +20,7 @@ from faceforge.options.tools import SORT
 from faceforge.tools import renames
 from faceforge.tools.face_folder import read_faces_folder
 from faceforge.tools.measures import FaceMeasures, cluster_descriptors, measure_faces
+from faceforge.tools.progress import interruptible
 
 log = logging.getLogger(__name__)
 
@@ -103,16 +104,18 @@ def _histogram_chain(histograms: np.ndarray) -> list[int]:
 
 
 def _bins(values: np.ndarray, order: list[int], bins: int, equal_width: bool) -> list[int]:
-    """A folder number per face: `bins` equal ranges of value, or of rank."""
-    groups = [0] * len(values)
-    if equal_width:
-        low, high = float(values.min()), float(values.max())
-        span = (high - low) or 1.0
-        for index, value in enumerate(values):
-            groups[index] = min(bins - 1, int((value - low) / span * bins))
+    """A folder number per face: `bins` equal ranges of value, or of rank. Faces whose value
+    could not be measured (NaN: no pose fits their landmarks) go in one folder after those."""
+    groups = [bins] * len(values)
+    measured = [index for index in order if np.isfinite(values[index])]
+    if equal_width and measured:
+        low = float(min(values[i] for i in measured))
+        span = (float(max(values[i] for i in measured)) - low) or 1.0
+        for index in measured:
+            groups[index] = min(bins - 1, int((values[index] - low) / span * bins))
     else:
-        for rank, index in enumerate(order):
-            groups[index] = min(bins - 1, rank * bins // len(order))
+        for rank, index in enumerate(measured):
+            groups[index] = min(bins - 1, rank * bins // len(measured))
     return groups
 
 
@@ -170,11 +173,12 @@ def run(config: SortConfig, on_event: EventSink | None = None,
     faces = [f for f in files if f.meta is not None]
     method = config.sort_by
     references = _reference_descriptors(config.ref or []) if method == "face" else None
-    measures = measure_faces(
-        [f.path for f in faces], blur=method == "blur", pose=method in ("yaw", "pitch"),
-        histogram=method == "hist", size=method == "size",
-        identity=method in ("identity", "face"), on_event=on_event, stop=stop,
-        what=f"tools sort (measuring {method})")
+    with interruptible("tools sort", "no file was moved"):
+        measures = measure_faces(
+            [f.path for f in faces], blur=method == "blur", pose=method in ("yaw", "pitch"),
+            histogram=method == "hist", size=method == "size",
+            identity=method in ("identity", "face"), on_event=on_event, stop=stop,
+            what=f"tools sort (measuring {method})")
     result = SortResult(folder, method, len(faces), 0, left_alone=len(files) - len(faces))
     if not faces:
         return result
