@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from faceforge.core import geometry
-from faceforge.errors import Interrupted, UsageError
+from faceforge.errors import Interrupted, OutputError, UsageError
 from faceforge.formats.alignments import AlignmentsStore
 from faceforge.formats.face_png import face_filename, parse_face_filename, read_face_png
 from faceforge.io import open_source
@@ -252,3 +252,14 @@ def test_export_and_import_give_back_the_same_store(faces, tmp_path):
                                                                        "r") as two:
         np.testing.assert_array_equal(one.frame(20).faces[0].landmarks,
                                       two.frame(20).faces[0].landmarks)
+
+
+def test_extract_never_writes_over_face_images(faces, tmp_path):
+    store, folder = copy_side(faces, "a", tmp_path)
+    before = sorted(folder.glob("*.png"))[0].read_bytes()
+    with pytest.raises(OutputError, match="already holds face images"):
+        tool.extract_faces(tool.ExtractFacesConfig(alignments=store, output=folder, size=64))
+    assert sorted(folder.glob("*.png"))[0].read_bytes() == before
+    kept = tool.extract_faces(tool.ExtractFacesConfig(alignments=store, output=folder,
+                                                      size=64, skip_existing=True))
+    assert kept.faces_written == 0 and kept.faces_skipped == len(list(folder.glob("*.png")))

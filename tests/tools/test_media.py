@@ -145,3 +145,11 @@ def _wait_for_partial(folder: Path, timeout_s: float = 60) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("the video was never started")
+
+
+def test_an_existing_output_is_never_replaced(video_dir, tmp_path):
+    out = tmp_path / "taken.mp4"
+    out.write_bytes(b"someone's video")
+    assert run_cli("tools", "media", "rotate", "-i", video_dir / "single_face.mp4", "-o", out,
+                   "-de", "180") == 4
+    assert out.read_bytes() == b"someone's video"

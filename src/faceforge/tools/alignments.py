@@ -356,12 +356,19 @@ def extract_faces(config: ExtractFacesConfig, on_event: EventSink | None = None,
             interruptible("tools alignments extract", "the faces written so far are complete"):
         stem = source.info.stem
         wanted = set(frames)
-        if config.skip_existing:
-            for index in list(wanted):
-                names = [face_filename(stem, index, f.face_index) for f in frames[index].faces]
-                if all((output / n).exists() for n in names):
-                    wanted.discard(index)
-                    result.faces_skipped += len(names)
+        for index in list(wanted):
+            names = [face_filename(stem, index, f.face_index) for f in frames[index].faces]
+            there = [n for n in names if (output / n).exists()]
+            if there and not config.skip_existing:
+                # Never written over: they may be the faces extraction made (other size,
+                # other centering) or a curated set.
+                raise OutputError(f"{output} already holds face images of this store "
+                                  f"({there[0]}, ...)",
+                                  "choose an empty folder, or -s to keep those and write the "
+                                  "rest")
+            if there and len(there) == len(names):
+                wanted.discard(index)
+                result.faces_skipped += len(names)
         counter = Counter(len(wanted), "frame", on_event, stop, "tools alignments extract")
         skip = set(range(source.info.frame_count)) - wanted
         for frame in source.iter_frames(skip=skip):

@@ -57,6 +57,8 @@ def _video_source(path: Path) -> FrameSource:
 def _check_output(input_path: Path, output: Path) -> None:
     if output.resolve() == Path(input_path).resolve():
         raise UsageError(f"{output} is the input", "write to another file")
+    if output.exists():  # never replaced: it may be the only copy of something
+        raise OutputError(f"{output} already exists", "choose another name, or delete it first")
     ensure_writable_dir(output.parent)
 
 
