@@ -178,6 +178,10 @@ def _populate_tools(parser: argparse.ArgumentParser) -> None:
             node = node.setdefault(word, {})
         node[words[-1]] = options.command
     _add_tool_level(parser, "tools", tree, TOOL_HELP)
+    width = max(len(options.command) for options in TOOL_OPTIONS) - len("tools ") + 2
+    parser.epilog = "every tool (each has --help):\n" + "\n".join(
+        f"  {options.command[len('tools '):]:<{width}}{TOOL_HELP.get(options.command, '')}"
+        for options in TOOL_OPTIONS)
 
 
 def _add_tool_level(parser: argparse.ArgumentParser, prefix: str, tree: dict[str, Any],

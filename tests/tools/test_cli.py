@@ -25,6 +25,8 @@ def test_tools_help_lists_every_tool_group(capsys):
     text = _help(capsys, "tools")
     for group in ("alignments", "sort", "mask", "media", "model", "faces"):
         assert group in text
+    for command in TOOLS:  # every tool, with its one line
+        assert f"{command[len('tools '):]} {TOOL_HELP[command]}" in text
     jobs = _help(capsys, "tools", "alignments")
     for name in ("summary", "remove-faces", "smooth", "merge", "rename", "extract", "draw",
                  "missing-frames", "multi-faces", "no-faces", "export", "import"):
