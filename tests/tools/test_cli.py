@@ -87,3 +87,8 @@ def test_a_tool_runs_as_a_gui_job_and_leaves_its_result(faces, tmp_path):
     assert job.status().state == "done"
     result = json.loads((job.path / "result.json").read_text())["result"]
     assert result["counts"]["frames"] == 54 and result["frames_without_faces"] == []
+
+
+def test_faceswaps_sort_by_face_means_identity():
+    args = build_parser().parse_args(["tools", "sort", "-i", "faces", "-s", "face"])
+    assert args.sort_by == "identity"

@@ -76,7 +76,7 @@ def test_sort_by_reference_photo_ranks_that_person_first(faces, tmp_path):
     b_faces = sorted(faces["b"].glob("*.png"))
     for path in a_faces[1:40:5] + b_faces[0:40:5]:
         shutil.copy2(path, mixed / path.name)
-    result = run(SortConfig(input=mixed, output=tmp_path / "sorted", sort_by="face",
+    result = run(SortConfig(input=mixed, output=tmp_path / "sorted", sort_by="reference",
                             final_process="rename", ref=[str(a_faces[0])], keep=True))
     first = result.order[:8]
     assert all("lp_d18" in name for name in first), first

@@ -53,7 +53,15 @@ def _model_dir() -> Option:
 
 IMAGE_FORMATS = ("png", "jpg")
 VIDEO_CODECS = ("h264", "h265")
-SORT_METHODS = ("identity", "face", "blur", "yaw", "pitch", "hist", "size")
+SORT_METHODS = ("identity", "reference", "blur", "yaw", "pitch", "hist", "size")
+# Faceswap's names for sorting by likeness of faces, which is what `identity` does here.
+_FACESWAP_SORTS = {"face": "identity", "face-cnn": "identity"}
+
+
+def sort_method(text: str) -> str:
+    """A --sort-by value, Faceswap's `face` and `face-cnn` read as `identity`."""
+    name = text.strip().lower()
+    return _FACESWAP_SORTS.get(name, name)
 SORT_OUTCOMES = ("rename", "folders")
 ROTATIONS = ("90", "180", "270")
 EXPORT_FORMATS = ("onnx", "torchscript")
@@ -184,20 +192,21 @@ SORT = OptionSet("tools sort", (
     _output("sort into this folder (default: sort the input folder in place)",
             required=False),
     Option("sort_by", ("-s", "--sort-by"), "identity: group by person (face descriptor "
-           "clustering); face: most like the --ref photos first; blur: sharpest first; "
-           "yaw, pitch: head turn left to right, up to down; hist: similar colours together; "
-           "size: largest face in the frame first", "identity", str.lower, SORT_METHODS,
-           group="sorting"),
+           "clustering; Faceswap's `face` means the same); reference: most like the --ref "
+           "photos first; blur: sharpest first; yaw, pitch: head turned left to right, up to "
+           "down; hist: similar colours together; size: largest face in the frame first",
+           "identity", sort_method, SORT_METHODS, group="sorting"),
     Option("final_process", ("-fp", "--final-process"), "rename: prefix each file with its "
            "rank; folders: move each file into a numbered folder (a person for identity, "
            "else one of --bins ranges)", "folders", str.lower, SORT_OUTCOMES,
            group="sorting"),
     Option("bins", ("-b", "--bins"), "how many folders for the measures that are not "
            "identity", 5, positive_int, group="sorting"),
-    Option("threshold", ("-t", "--threshold"), "identity: largest descriptor distance "
-           "between faces of one person", SAME_PERSON_DISTANCE, float, group="sorting"),
-    Option("ref", ("--ref",), "face: photos of the person to rank first (repeat for several)",
-           None, str, action="append", metavar="IMAGE", group="sorting"),
+    Option("threshold", ("-t", "--threshold"), "identity, reference: largest descriptor "
+           "distance between faces of one person", SAME_PERSON_DISTANCE, float,
+           group="sorting"),
+    Option("ref", ("--ref",), "reference: photos of the person to rank first (repeat for "
+           "several)", None, str, action="append", metavar="IMAGE", group="sorting"),
     Option("keep", ("-k", "--keep"), "with -o: copy the faces, leaving the input as it is",
            action="store_true", group="sorting"),
     Option("undo", ("-u", "--undo"), "put back every file the last sort of this folder moved "

@@ -45,8 +45,8 @@ class SortConfig:
     def __post_init__(self) -> None:
         self.input = Path(self.input)
         self.output = None if self.output in (None, "") else Path(self.output)
-        if self.sort_by == "face" and not self.ref and not self.undo:
-            raise UsageError("--sort-by face needs reference photos",
+        if self.sort_by == "reference" and not self.ref and not self.undo:
+            raise UsageError("--sort-by reference needs reference photos",
                              "add --ref PHOTO (repeat for several)")
         if self.keep and self.output is None:
             raise UsageError("--keep copies into another folder", "add -o FOLDER")
@@ -129,7 +129,7 @@ def rank_faces(config: SortConfig, measures: list[FaceMeasures],
         labels = cluster_descriptors(descriptors, config.threshold)
         order = _descriptor_distance_order(measures, labels)
         return order, labels.tolist(), labels.astype(float).tolist()
-    if method == "face":
+    if method == "reference":
         from faceforge.plugins.identity import distance_to_refs
 
         distances = distance_to_refs(np.stack([m.descriptor for m in measures]), references)
@@ -172,12 +172,12 @@ def run(config: SortConfig, on_event: EventSink | None = None,
     files = read_faces_folder(config.input)
     faces = [f for f in files if f.meta is not None]
     method = config.sort_by
-    references = _reference_descriptors(config.ref or []) if method == "face" else None
+    references = _reference_descriptors(config.ref or []) if method == "reference" else None
     with interruptible("tools sort", "no file was moved"):
         measures = measure_faces(
             [f.path for f in faces], blur=method == "blur", pose=method in ("yaw", "pitch"),
             histogram=method == "hist", size=method == "size",
-            identity=method in ("identity", "face"), on_event=on_event, stop=stop,
+            identity=method in ("identity", "reference"), on_event=on_event, stop=stop,
             what=f"tools sort (measuring {method})")
     result = SortResult(folder, method, len(faces), 0, left_alone=len(files) - len(faces))
     if not faces:
