@@ -135,6 +135,7 @@ def test_a_video_stopped_or_killed_half_way_never_appears(video_dir, tmp_path):
     assert all(".partial-" in p.name for p in out.parent.iterdir())
     assert subprocess.run(command, env=env, timeout=300).returncode == 0
     assert len(facts(out)["frames"]) == 250
+    assert list(out.parent.iterdir()) == [out], "the killed run's partial files are gone"
 
 
 def _wait_for_partial(folder: Path, timeout_s: float = 60) -> None:

@@ -23,7 +23,12 @@ import numpy as np
 from faceforge.errors import InputError, OutputError, UsageError
 from faceforge.events import EventSink
 from faceforge.io import open_source
-from faceforge.io.files import atomic_write, ensure_writable_dir, remove_partial
+from faceforge.io.files import (
+    atomic_write,
+    ensure_writable_dir,
+    remove_partial,
+    remove_stale_partials,
+)
 from faceforge.io.remux import describe_media, mux_audio
 from faceforge.io.source import FrameSource
 from faceforge.io.video_out import VideoOutput, has_encoder, is_ffmpeg_error, source_rate
@@ -60,6 +65,7 @@ def _check_output(input_path: Path, output: Path) -> None:
     if output.exists():  # never replaced: it may be the only copy of something
         raise OutputError(f"{output} already exists", "choose another name, or delete it first")
     ensure_writable_dir(output.parent)
+    remove_stale_partials(output)  # what a killed run of the same command left
 
 
 def _video_output(info: Any, output: Path, codec: str, crf: int | None,
