@@ -1,4 +1,6 @@
-"""Shared fixtures: where the real test footage lives (../shared/data beside the checkout)."""
+"""Shared fixtures: where the real test footage lives (../shared/data beside the checkout), and
+real extracted faces and a briefly trained model, made once per test session (the pipeline and
+tools tests both use them)."""
 
 from __future__ import annotations
 
