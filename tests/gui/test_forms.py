@@ -22,7 +22,7 @@ def test_every_option_of_the_command_line_is_in_the_form(command):
         component = by_dest[option.dest].component
         long_flag = next((f for f in option.flags if f.startswith("--")), option.flags[0])
         assert component.label.startswith(long_flag), option.dest
-        assert component.elem_id == f"{command}-{option.dest}"
+        assert component.elem_id == f"{command.replace(' ', '-')}-{option.dest}"
         assert option.help in (component.info or ""), option.dest
         choices = option.choice_names()
         if choices is not None:

@@ -16,7 +16,7 @@ import gradio as gr
 
 from faceforge.errors import FaceforgeError
 from faceforge.gui import views
-from faceforge.gui.forms import Field, build_form, form_values
+from faceforge.gui.forms import Field, build_form, form_values, slug
 from faceforge.gui.system import SystemMonitor, describe
 from faceforge.gui.workspace import Workspace
 from faceforge.jobs.folder import JobFolder
@@ -25,7 +25,8 @@ from faceforge.jobs.manager import JobManager
 from faceforge.options import COMMANDS
 
 # Each tab's views keep their "already sent" memos under its prefix (see Page.fresh).
-TAB_PREFIXES = {"Extract": "x-", "Train": "t-", "Convert": "c-", "Jobs": "jobs"}
+TAB_PREFIXES = {"Extract": "x-", "Train": "t-", "Convert": "c-", "Tools": "tools-",
+                "Jobs": "jobs"}
 
 CSS = """
 .ff-command textarea { font-family: monospace; font-size: 0.85em; }
@@ -158,12 +159,13 @@ def _job_form(page: Page, command: str) -> tuple[list[Field], gr.Textbox, gr.But
                                                   gr.Button, gr.Markdown]:
     fields = build_form(command, COMMANDS[command], page.workspace.entries)
     inputs = [f.component for f in fields]
+    name = slug(command)
     shown = gr.Textbox(label="the same job on the command line", interactive=False,
-                       elem_classes="ff-command", elem_id=f"{command}-command")
+                       elem_classes="ff-command", elem_id=f"{name}-command")
     with gr.Row():
-        start = gr.Button(f"Start {command}", variant="primary", elem_id=f"{command}-start")
-        stop = gr.Button("Stop", elem_id=f"{command}-stop")
-    message = gr.Markdown(elem_id=f"{command}-message")
+        start = gr.Button(f"Start {command}", variant="primary", elem_id=f"{name}-start")
+        stop = gr.Button("Stop", elem_id=f"{name}-stop")
+    message = gr.Markdown(elem_id=f"{name}-message")
     for component in inputs:
         component.change(lambda *v: page.command_text(command, fields, v), inputs=inputs,
                          outputs=shown)

@@ -32,6 +32,11 @@ class Field:
         return self.option.dest
 
 
+def slug(command: str) -> str:
+    """A command's name as it appears in element ids: `tools sort` → `tools-sort`."""
+    return command.replace(" ", "-")
+
+
 def _numeric(option: Option) -> bool:
     """Numbers typed by int, float or one of the options' integer checks."""
     name = getattr(option.type, "__name__", "")
@@ -48,7 +53,7 @@ def _label(option: Option) -> str:
 def _component(command: str, option: Option, choices_for: Any) -> tuple[Any, str | None]:
     label, info = _label(option), option.help_text()
     default = GUI_DEFAULTS.get((command, option.dest), option.default)
-    elem_id = f"{command}-{option.dest}"
+    elem_id = f"{slug(command)}-{option.dest}"
     if option.action == "store_true":
         return gr.Checkbox(value=bool(default), label=label, info=info, elem_id=elem_id), None
     choices = option.choice_names()

@@ -7,6 +7,7 @@ fetched from the internet: no analytics, no version check, no fonts or scripts f
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import ipaddress
 import logging
@@ -67,8 +68,59 @@ def prepare_offline(cache: Path) -> None:
     os.environ.setdefault("GRADIO_SSR_MODE", "False")
 
 
-def build_asgi_app(settings: GuiSettings, secret: str) -> tuple[RequireSecret, Any]:
-    """The whole app: gradio's page and routes, every one behind the secret."""
+STARTING_PAGE = b"""<!doctype html><html><head><meta charset="utf-8">
+<meta http-equiv="refresh" content="1"><title>faceforge</title></head>
+<body style="font-family: system-ui, sans-serif; margin: 3em">
+<p><b>faceforge</b> is starting: the page appears in a few seconds.</p></body></html>"""
+
+
+class StartingUp:
+    """The app the server answers with from its first second: a page that reloads itself
+    while the GUI is being built (importing gradio takes several seconds on a small CPU),
+    then the GUI itself, whose startup runs on its first request."""
+
+    def __init__(self) -> None:
+        self.app: Any = None
+        self.failure: str | None = None
+        self.stack: contextlib.AsyncExitStack | None = None
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if self.app is None:
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1013})
+                return
+            body = STARTING_PAGE if self.failure is None else \
+                f"faceforge could not start: {self.failure}".encode()
+            # 503 for every route (the page included) until the GUI is there: no route of the
+            # real app is ever answered by the placeholder.
+            await send({"type": "http.response.start", "status": 503 if self.failure is None
+                        else 500, "headers": [(b"content-type", b"text/html; charset=utf-8"),
+                                              (b"cache-control", b"no-store"),
+                                              (b"retry-after", b"1")]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        if self.stack is None:
+            self.stack = contextlib.AsyncExitStack()
+            await self.stack.enter_async_context(self.app.router.lifespan_context(self.app))
+        await self.app(scope, receive, send)
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self.stack is not None:
+                    await self.stack.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def build_asgi_app(settings: GuiSettings) -> Any:
+    """The whole app: gradio's page and routes (mounted on FastAPI), and the job queue."""
     workspace = Workspace.open(settings.workspace)
     prepare_offline(workspace.root / ".cache" / "gradio")
     import gradio as gr
@@ -87,7 +139,15 @@ def build_asgi_app(settings: GuiSettings, secret: str) -> tuple[RequireSecret, A
         footer_links=[], show_error=True, ssr_mode=False, mcp_server=False, pwa=False,
         theme=theme(), favicon_path=None)
     threading.Thread(target=_keep_polling, args=(manager,), daemon=True).start()
-    return RequireSecret(app, secret), manager
+    return app
+
+
+def _build_into(starting: StartingUp, settings: GuiSettings) -> None:
+    try:
+        starting.app = build_asgi_app(settings)
+    except Exception as exc:  # a bug: say so on the page and in the log
+        log.exception("the GUI could not be built")
+        starting.failure = str(exc)
 
 
 def _keep_polling(manager: Any) -> None:
@@ -102,8 +162,11 @@ def _keep_polling(manager: Any) -> None:
 
 def serve(settings: GuiSettings) -> None:
     check_settings(settings)
+    Workspace.open(settings.workspace)  # a bad workspace is one error line, before serving
     secret = settings.auth or new_secret()
-    app, _ = build_asgi_app(settings, secret)
+    starting = StartingUp()
+    threading.Thread(target=_build_into, args=(starting, settings), daemon=True).start()
+    app = RequireSecret(starting, secret)
     import uvicorn
 
     host = "127.0.0.1" if settings.listen == "localhost" else settings.listen

@@ -1,66 +1,56 @@
-"""The Tools tab: the `faceforge tools` commands on workspace files."""
+"""The Tools tab: every `faceforge tools` command, with a form from its option definitions
+(as the CLI builds its arguments from them), run as a job like the three main jobs."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from faceforge.errors import FaceforgeError
+from faceforge.gui import views
+from faceforge.options import COMMANDS, TOOL_HELP
 
 if TYPE_CHECKING:
     from faceforge.gui.app import Page
 
 
+def tool_commands() -> list[str]:
+    return [command for command in COMMANDS if command.startswith("tools ")]
+
+
 def build_tools_views(page: Page) -> None:
-    gr.Markdown("### alignments store: summary and JSON export")
-    stores = gr.Dropdown(label="alignments store", allow_custom_value=True,
-                         choices=_stores(page), elem_id="tools-store")
+    from faceforge.gui.app import _job_form  # one form-and-buttons builder for every job
+
+    tools = tool_commands()
+    picker = gr.Dropdown(choices=[(f"{c[len('tools '):]}: {TOOL_HELP.get(c, '')}", c)
+                                  for c in tools], value=tools[0], label="tool",
+                         elem_id="tools-picker")
+    groups = []
     with gr.Row():
-        summary = gr.Button("Summary", elem_id="tools-summary")
-        export = gr.Button("Export as JSON")
-        refresh = gr.Button("refresh list", size="sm")
-    shown = gr.Markdown(elem_id="tools-result")
-    download = gr.DownloadButton("download the export", visible=False)
+        with gr.Column(scale=1):
+            for command in tools:
+                with gr.Group(visible=command == tools[0]) as group:
+                    _job_form(page, command)
+                groups.append(group)
+        with gr.Column(scale=1):
+            progress = gr.Markdown(elem_id="tools-progress")
+            result = gr.JSON(label="result", elem_id="tools-result")
+            log = gr.Textbox(label="log", lines=12, max_lines=12, interactive=False)
 
-    def summarise(store: str | None) -> str:
-        if not store:
-            return "pick a store"
-        from faceforge.formats.alignments import AlignmentsStore
+    def show(chosen: str) -> list[Any]:
+        return [gr.update(visible=command == chosen) for command in tools]
 
-        try:
-            with AlignmentsStore.open(page.workspace.resolve(store, must_exist=True),
-                                      "r") as opened:
-                numbers = opened.summary()
-                meta = opened.meta()
-        except FaceforgeError as exc:
-            return f"error: {exc.one_line()}"
-        lines = [f"**{k.replace('_', ' ')}**: {numbers[k]}" for k in
-                 ("frames", "faces", "frames_without_faces", "frames_with_multiple_faces")]
-        lines += [f"**{k.replace('_', ' ')}**: {meta[k]}" for k in
-                  ("source_path", "status", "plugins") if k in meta]
-        return "  \n".join(lines)
+    def update(chosen: str, request: gr.Request) -> tuple:
+        if not page.showing(request, "Tools"):
+            return gr.skip(), gr.skip(), gr.skip()
+        job = page.latest(chosen)
+        if job is None:
+            return page.fresh(request, "tools-progress", f"no `{chosen}` run yet"), None, ""
+        events = page.job_events(job)
+        answer = (job.result() or {}).get("result")
+        return (page.fresh(request, "tools-progress", views.progress_text(events)),
+                page.fresh(request, "tools-result", answer, key=(job.id, answer is None)),
+                page.fresh(request, "tools-log", job.log_tail(20)))
 
-    def export_json(store: str | None) -> tuple[str, Any]:
-        if not store:
-            return "pick a store", gr.update(visible=False)
-        from faceforge.formats.alignments import AlignmentsStore
-
-        try:
-            path = page.workspace.resolve(store, must_exist=True)
-            target = page.workspace.root / "outputs" / f"{Path(path).stem}.json"
-            with AlignmentsStore.open(path, "r") as opened:
-                opened.export_json(target)
-        except FaceforgeError as exc:
-            return f"error: {exc.one_line()}", gr.update(visible=False)
-        return (f"wrote `{page.workspace.relative(target)}`",
-                gr.update(value=str(target), visible=True))
-
-    summary.click(summarise, inputs=stores, outputs=shown)
-    export.click(export_json, inputs=stores, outputs=[shown, download])
-    refresh.click(lambda: gr.update(choices=_stores(page)), outputs=stores)
-
-
-def _stores(page: Page) -> list[str]:
-    return [p for p in page.workspace.entries("file") if p.endswith(".db")]
+    picker.change(show, inputs=picker, outputs=groups)
+    gr.Timer(2.0).tick(update, inputs=picker, outputs=[progress, result, log])
