@@ -31,7 +31,8 @@ RULES = {
                      {"plugins", "training", "pipeline", "cli", "options"}),
     "faceforge.plugins": ({"gradio"}, {"training", "pipeline", "cli", "options"}),
     "faceforge.training": ({"gradio"}, {"cli"}),
-    "faceforge.pipeline": ({"gradio"}, {"cli"}),
+    "faceforge.pipeline": ({"gradio"}, {"cli", "tools"}),
+    "faceforge.tools": ({"gradio"}, {"cli", "jobs"}),
     "faceforge.options": ({"numpy", "torch", "cv2", "dlib", "av", "gradio"},
                           {"io", "formats", "nn", "plugins", "training", "pipeline", "cli"}),
 }

@@ -16,17 +16,9 @@ NOT_OPTIONS = {"device"}
 
 
 def _config_class(command: str) -> type:
-    if command == "extract":
-        from faceforge.pipeline.extract import ExtractConfig
+    from faceforge.jobs.kinds import KINDS
 
-        return ExtractConfig
-    if command == "train":
-        from faceforge.training import TrainConfig
-
-        return TrainConfig
-    from faceforge.pipeline.convert import ConvertConfig
-
-    return ConvertConfig
+    return KINDS[command].config_class()
 
 
 def _field_defaults(config_class: type) -> dict[str, object]:
@@ -37,6 +29,12 @@ def _field_defaults(config_class: type) -> dict[str, object]:
         elif field.default_factory is not dataclasses.MISSING:
             out[field.name] = field.default_factory()
     return out
+
+
+def test_every_command_is_a_job_kind():
+    from faceforge.jobs.kinds import KINDS
+
+    assert set(COMMANDS) == set(KINDS)
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
@@ -73,7 +71,10 @@ def test_flags_are_unique_and_every_default_parses_from_its_own_text(command):
     options = COMMANDS[command]
     flags = [flag for option in options for flag in option.flags]
     assert len(flags) == len(set(flags))
-    assert all(flag.startswith("-") for flag in flags)
+    for option in options:
+        # A flag without a dash is a positional argument's name: then it is its only one.
+        assert all(flag.startswith("-") for flag in option.flags) or (
+            option.positional and option.flags == (option.dest,)), option.dest
     for option in options:
         if option.type is None or option.default is None or option.action == "append":
             continue

@@ -56,13 +56,17 @@ class _CommandParser(argparse.ArgumentParser):
 
 
 def _add_options(parser: argparse.ArgumentParser, options: Sequence) -> None:
-    """argparse arguments from option definitions (faceforge.options)."""
+    """argparse arguments from option definitions (faceforge.options); an option whose flags
+    have no leading dash becomes a positional argument."""
     groups: dict[str, argparse._ArgumentGroup] = {}
     for opt in options:
         group = groups.get(opt.group)
         if group is None:
             group = groups[opt.group] = parser.add_argument_group(f"{opt.group} options")
-        kwargs: dict[str, Any] = {"dest": opt.dest, "help": opt.help_text()}
+        if opt.positional:
+            group.add_argument(opt.dest, **_positional_kwargs(opt))
+            continue
+        kwargs: dict[str, Any] = {"dest": opt.dest, "help": _plain(opt.help_text())}
         if opt.action == "store_true":
             kwargs["action"] = "store_true"
         else:
@@ -83,10 +87,31 @@ def _add_options(parser: argparse.ArgumentParser, options: Sequence) -> None:
         group.add_argument(*opt.flags, **kwargs)
 
 
+def _plain(text: str) -> str:
+    """Help text as argparse shows it unchanged (it would read "50%" as a format)."""
+    return text.replace("%", "%%")
+
+
+def _positional_kwargs(opt: Any) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"help": _plain(opt.help_text()),
+                              "metavar": opt.metavar or opt.dest}
+    if opt.type is not None:
+        kwargs["type"] = opt.type
+    choices = opt.choice_names()
+    if choices is not None:
+        kwargs["choices"] = choices
+    if opt.nargs:
+        kwargs["nargs"] = opt.nargs
+    elif not opt.required:
+        kwargs["nargs"] = "?"
+        kwargs["default"] = opt.default
+    return kwargs
+
+
 def _options_of(command: str) -> Any:
     from faceforge import options
 
-    return options.COMMANDS[command]
+    return options.COMMANDS.get(command) or options.SHELL_COMMANDS[command]
 
 
 def _add_command(commands: Any, name: str, handler: Callable[[argparse.Namespace], int],
@@ -131,6 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
         "ffmpeg step is needed: the ffmpeg writer produces the finished file.")
     _add_tools(commands)
     _add_models(commands)
+    _add_command(
+        commands, "gui", _run_gui, help="the web GUI: every job in a browser, also over SSH",
+        description="Serve the GUI for a workspace folder. It binds 127.0.0.1 and prints a URL "
+        "with an access token and the SSH tunnel line that reaches it from another computer.")
     return parser
 
 
@@ -197,44 +226,63 @@ def _run_models(args: argparse.Namespace) -> int:
 
 
 def _add_tools(commands: Any) -> None:
-    tools = commands.add_parser("tools", help="utilities for alignments stores and faces",
-                                formatter_class=_HelpFormatter)
-    tool_commands = tools.add_subparsers(dest="tool", metavar="TOOL",
-                                         parser_class=_CommandParser)
-    tool_commands.required = True
-    align = tool_commands.add_parser(
-        "alignments", help="inspect or convert an alignments store",
-        formatter_class=_HelpFormatter)
-    align_jobs = align.add_subparsers(dest="job", metavar="JOB")
-    align_jobs.required = True
-    summary = align_jobs.add_parser("summary", help="print frames, faces and problem frames")
-    summary.add_argument("alignments", metavar="FILE", help="the alignments store")
-    summary.add_argument("--list", action="store_true",
-                         help="also list the frames with no face and with several faces")
-    export = align_jobs.add_parser("export", help="write the store as JSON or as a Faceswap "
-                                   ".fsa file")
-    export.add_argument("alignments", metavar="FILE", help="the alignments store")
-    export.add_argument("json", metavar="OUT", help="the file to write")
-    export.add_argument("--format", choices=("json", "fsa"), default=None,
-                        help="json, or fsa for Faceswap (default: from OUT's suffix)")
-    imp = align_jobs.add_parser("import", help="make a store from a faceforge JSON export or "
-                                "a Faceswap .fsa file")
-    imp.add_argument("json", metavar="IN", help="the JSON or .fsa file to read")
-    imp.add_argument("alignments", metavar="FILE", help="the alignments store to create")
-    imp.add_argument("--source", metavar="PATH", default=None,
-                     help=".fsa: the video or image folder it was made from (frame sizes and "
-                     "times)")
-    faces = align_jobs.add_parser("import-faces", help="make a store from a folder of face "
-                                  "PNGs (faceforge's or Faceswap's), from their metadata")
-    faces.add_argument("faces", metavar="FOLDER", help="the faces folder")
-    faces.add_argument("alignments", metavar="FILE", help="the alignments store to create")
-    faces.add_argument("--source", metavar="PATH", default=None,
-                       help="the video or image folder the faces come from (frame sizes)")
-    from faceforge.options.common import LOG_OPTIONS
+    """`tools ...`: nested subcommands made from the tool option sets' names ("tools alignments
+    remove-faces"), each running its job kind's library call. Built when first needed."""
+    commands.add_parser(
+        "tools", help="curation and plumbing between the jobs: alignments, sort, mask, media, "
+        "model, faces report", formatter_class=_HelpFormatter, populate=_populate_tools,
+        description="Tools for the work between extract, train and convert. Each has --help.")
 
-    for sub in (summary, export, imp, faces):
-        _add_options(sub, LOG_OPTIONS)
-    align.set_defaults(handler=_run_alignments_tool)
+
+def _populate_tools(parser: argparse.ArgumentParser) -> None:
+    from faceforge.options import TOOL_HELP, TOOL_OPTIONS
+
+    tree: dict[str, Any] = {}
+    for options in TOOL_OPTIONS:
+        node = tree
+        words = options.command.split()[1:]
+        for word in words[:-1]:
+            node = node.setdefault(word, {})
+        node[words[-1]] = options.command
+    _add_tool_level(parser, "tools", tree, TOOL_HELP)
+    width = max(len(options.command) for options in TOOL_OPTIONS) - len("tools ") + 2
+    parser.epilog = "every tool (each has --help):\n" + "\n".join(
+        f"  {options.command[len('tools '):]:<{width}}{TOOL_HELP.get(options.command, '')}"
+        for options in TOOL_OPTIONS)
+
+
+def _add_tool_level(parser: argparse.ArgumentParser, prefix: str, tree: dict[str, Any],
+                    help_texts: dict[str, str]) -> None:
+    depth = prefix.count(" ")
+    sub = parser.add_subparsers(dest=f"tool_{depth}", metavar="TOOL" if depth == 0 else "JOB",
+                                parser_class=_CommandParser)
+    sub.required = True
+    for word, node in tree.items():
+        name = f"{prefix} {word}"
+        help_text = help_texts.get(name, "")
+        if isinstance(node, dict):
+            def populate(child: argparse.ArgumentParser, name: str = name,
+                         node: dict[str, Any] = node) -> None:
+                _add_tool_level(child, name, node, help_texts)
+        else:
+            def populate(child: argparse.ArgumentParser, name: str = name) -> None:
+                _add_options(child, _options_of(name))
+        child = sub.add_parser(word, help=help_text, description=help_text,
+                               formatter_class=_HelpFormatter, populate=populate)
+        if not isinstance(node, dict):
+            child.set_defaults(handler=_run_tool, command_options=name)
+
+
+def _run_tool(args: argparse.Namespace) -> int:
+    from faceforge.jobs.kinds import kind_of
+
+    kind = kind_of(args.command_options)
+    config = _config(kind.config_class(), args)
+    with _EventRenderer() as renderer:
+        result = kind.function()(config, renderer)
+    for line in result.lines():
+        print(line)
+    return 0
 
 
 def _config(config_class: type, args: argparse.Namespace) -> Any:
@@ -349,44 +397,13 @@ class _EventRenderer:
             self.bar.close()
 
 
-def _run_alignments_tool(args: argparse.Namespace) -> int:
-    from faceforge.formats.alignments import AlignmentsStore
+def _run_gui(args: argparse.Namespace) -> int:
+    from pathlib import Path
 
-    if args.job == "summary":
-        with AlignmentsStore.open(args.alignments, "r") as store:
-            summary = store.summary()
-            for key in ("frames", "faces", "frames_without_faces", "frames_with_multiple_faces"):
-                print(f"{key.replace('_', ' ')}: {summary[key]}")
-            meta = store.meta()
-            for key in ("source_path", "frame_count", "status", "plugins", "tool_version"):
-                if key in meta:
-                    print(f"{key.replace('_', ' ')}: {meta[key]}")
-            if args.list:
-                frames = list(store.iter_frames())
-                print("frames without faces:", " ".join(str(f.index) for f in frames
-                                                        if not f.faces) or "none")
-                print("frames with several faces:", " ".join(
-                    str(f.index) for f in frames if len(f.faces) > 1) or "none")
-    elif args.job == "export":
-        as_fsa = (args.format or ("fsa" if args.json.lower().endswith(".fsa") else "json")
-                  ) == "fsa"
-        with AlignmentsStore.open(args.alignments, "r") as store:
-            if as_fsa:
-                store.export_fsa(args.json)
-            else:
-                store.export_json(args.json)
-        print(f"wrote {args.json}")
-    elif args.job == "import-faces":
-        from faceforge.formats.face_folder import faces_to_store
+    from faceforge.gui.server import GuiSettings, serve
 
-        faces_to_store(args.faces, args.alignments, args.source)
-        print(f"wrote {args.alignments}")
-    elif args.job == "import":
-        if args.json.lower().endswith(".fsa"):
-            AlignmentsStore.import_fsa(args.json, args.alignments, args.source).close()
-        else:
-            AlignmentsStore.import_json(args.json, args.alignments).close()
-        print(f"wrote {args.alignments}")
+    serve(GuiSettings(workspace=Path(args.workspace), port=args.port, listen=args.listen,
+                      auth=args.auth, max_upload_mb=args.max_upload_mb))
     return 0
 
 

@@ -187,3 +187,17 @@ def test_a_read_failing_halfway_is_an_input_error(tmp_path: Path) -> None:
         with open_input(tmp_path / "face.png", "face image") as handle:
             handle.read(4)
             raise OSError(errno.EIO, "Input/output error")
+
+
+def test_partials_of_killed_writers_are_removed_and_live_ones_kept(tmp_path: Path) -> None:
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead_pid = int(dead.stdout)
+    final = tmp_path / "made.mp4"
+    left = tmp_path / f"made.partial-{dead_pid}-picture.partial-{dead_pid}.mp4"
+    live = tmp_path / f"made.partial-{os.getpid()}.mp4"
+    other = tmp_path / f"other.partial-{dead_pid}.mp4"
+    for path in (left, live, other):
+        path.write_bytes(b"x")
+    assert files_module.remove_stale_partials(final) == [left]
+    assert live.exists() and other.exists()

@@ -288,7 +288,7 @@ def test_the_patch_writer_gets_the_swapped_faces_and_nothing_is_blended(
     def no_blending(*args, **kwargs):
         raise AssertionError("the patch writer uses no frames: nothing should be blended")
 
-    monkeypatch.setattr(convert, "_blend_face", no_blending)
+    monkeypatch.setattr(convert, "blend_face", no_blending)
     store_path = faces["a"].parent / "a.db"
     assert main(convert_args(video_dir / "lp_d18.mp4", tmp_path, store_path, tiny_model,
                              "-w", "patch", "-R", "0-8")) == 0

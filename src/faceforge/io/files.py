@@ -81,6 +81,24 @@ def partial_path(final: Path) -> Path:
     return final.with_name(f"{final.stem}.partial-{os.getpid()}{final.suffix}")
 
 
+def remove_stale_partials(final: Path) -> list[Path]:
+    """Delete the partial files of `final` (see `partial_path`) that killed processes left;
+    those of processes still running stay. Returns what was removed."""
+    final = Path(final)
+    pattern = re.compile(rf"^{re.escape(final.stem)}\.partial-(?P<pid>\d+)")
+    removed = []
+    try:
+        entries = list(final.parent.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        match = pattern.match(entry.name)
+        if match and not _process_is_running(int(match["pid"])):
+            _unlink_quietly(entry)
+            removed.append(entry)
+    return removed
+
+
 def remove_partial(path: Path | None) -> None:
     """Delete a partial output if it is there; a failure is logged, not raised, because this
     runs while something else is already failing."""

@@ -49,8 +49,12 @@ class JobStatus:
 
 
 def new_job_id(command: str) -> str:
-    """Sortable by creation time, unique: `20261129-081502-train-3f9a`."""
-    return f"{time.strftime('%Y%m%d-%H%M%S')}-{command}-{secrets.token_hex(2)}"
+    """Sortable by creation time (to the millisecond), unique: `20261129-081502123-train-3f9a`,
+    and `...-tools-sort-3f9a` for a tool."""
+    now = time.time()
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    name = "-".join(command.split())
+    return f"{stamp}{int(now * 1000) % 1000:03d}-{name}-{secrets.token_hex(2)}"
 
 
 class JobFolder:

@@ -45,16 +45,59 @@ def _resolve(name: str) -> Any:
     return getattr(importlib.import_module(module), attribute)
 
 
-KINDS: dict[str, JobKind] = {
-    kind.command: kind for kind in (
-        JobKind("extract", "faceforge.pipeline.extract:ExtractConfig",
-                "faceforge.pipeline.extract:extract_all"),
-        JobKind("train", "faceforge.training.config:TrainConfig",
-                "faceforge.training.loop:train"),
-        JobKind("convert", "faceforge.pipeline.convert:ConvertConfig",
-                "faceforge.pipeline.convert:convert"),
-    )
-}
+_JOBS = (
+    JobKind("extract", "faceforge.pipeline.extract:ExtractConfig",
+            "faceforge.pipeline.extract:extract_all"),
+    JobKind("train", "faceforge.training.config:TrainConfig",
+            "faceforge.training.loop:train"),
+    JobKind("convert", "faceforge.pipeline.convert:ConvertConfig",
+            "faceforge.pipeline.convert:convert"),
+)
+
+
+def _tool(command: str, module: str, config: str, run: str, uses_device: bool = False,
+          ) -> JobKind:
+    return JobKind(command, f"faceforge.tools.{module}:{config}",
+                   f"faceforge.tools.{module}:{run}", uses_device)
+
+
+# The tools: light ones run at once; those that run a network (identity descriptors, model
+# export) queue for the device like the three jobs.
+_TOOLS = (
+    _tool("tools alignments summary", "alignments", "SummaryConfig", "summary"),
+    _tool("tools alignments export", "alignments", "ExportConfig", "export_alignments"),
+    _tool("tools alignments import", "alignments", "ImportConfig", "import_alignments"),
+    _tool("tools alignments import-faces", "alignments", "ImportFacesConfig", "import_faces"),
+    _tool("tools alignments missing-frames", "alignments", "FrameListConfig",
+          "missing_frames"),
+    _tool("tools alignments multi-faces", "alignments", "FrameListConfig", "multi_faces"),
+    _tool("tools alignments no-faces", "alignments", "FrameListConfig", "no_faces"),
+    _tool("tools alignments remove-faces", "alignments", "RemoveFacesConfig", "remove_faces"),
+    _tool("tools alignments extract", "alignments", "ExtractFacesConfig", "extract_faces"),
+    _tool("tools alignments draw", "alignments", "DrawConfig", "draw"),
+    _tool("tools alignments smooth", "smooth", "SmoothConfig", "run"),
+    _tool("tools alignments merge", "alignments", "MergeConfig", "merge"),
+    _tool("tools alignments rename", "alignments", "RenameConfig", "rename"),
+    _tool("tools sort", "sort", "SortConfig", "run", uses_device=True),
+    _tool("tools mask generate", "mask", "GenerateConfig", "generate"),
+    _tool("tools mask export", "mask", "ExportConfig", "export_masks"),
+    _tool("tools mask import", "mask", "ImportConfig", "import_masks"),
+    _tool("tools mask preview", "mask", "PreviewConfig", "preview"),
+    _tool("tools media info", "media", "InfoConfig", "info"),
+    _tool("tools media frames", "media", "FramesConfig", "frames"),
+    _tool("tools media video", "media", "VideoConfig", "video"),
+    _tool("tools media slice", "media", "SliceConfig", "slice_video"),
+    _tool("tools media mux-audio", "media", "MuxAudioConfig", "add_audio"),
+    _tool("tools media rescale", "media", "RescaleConfig", "rescale"),
+    _tool("tools media rotate", "media", "RotateConfig", "rotate"),
+    _tool("tools model info", "model", "InfoConfig", "info"),
+    _tool("tools model restore", "model", "RestoreConfig", "restore"),
+    _tool("tools model nan-scan", "model", "NanScanConfig", "nan_scan"),
+    _tool("tools model export", "model", "ExportConfig", "export", uses_device=True),
+    _tool("tools faces report", "faces_report", "ReportConfig", "run", uses_device=True),
+)
+
+KINDS: dict[str, JobKind] = {kind.command: kind for kind in (*_JOBS, *_TOOLS)}
 
 
 def kind_of(command: str) -> JobKind:
@@ -68,7 +111,7 @@ def kind_of(command: str) -> JobKind:
 def parse_value(option: Option, value: Any) -> Any:
     """A form's value for `option` as the config wants it: text parsed by the option's type,
     choices checked, empty meaning "not given". Raises UsageError naming the option."""
-    flag = option.flags[-1] if option.flags[-1].startswith("--") else option.flags[0]
+    flag = next((f for f in option.flags if f.startswith("--")), option.flags[0])
     if option.action == "store_true":
         return bool(value)
     if value is None or value == "" or value == []:
@@ -108,11 +151,15 @@ def build_config(command: str, values: dict[str, Any]) -> Any:
 
 def command_line(command: str, values: dict[str, Any]) -> str:
     """The `faceforge ...` command that runs the same job, leaving out options at default."""
-    words = ["faceforge", command]
+    words = ["faceforge", *command.split()]
     for option in kind_of(command).options:
         if option.dest in _SHELL_ONLY:
             continue
         value = values.get(option.dest)
+        if option.positional:
+            if value is not None and value != "":
+                words.append(_text(value))
+            continue
         flag = next((f for f in option.flags if f.startswith("--")), option.flags[0])
         if option.action == "store_true":
             if value:
@@ -127,7 +174,8 @@ def command_line(command: str, values: dict[str, Any]) -> str:
             items = [value]
         default = option.default if isinstance(option.default, (list, tuple)) else \
             [option.default]
-        if [_text(i) for i in items] == [_text(d) for d in default]:
+        if len(items) == len(default) and all(_same(i, d) for i, d in zip(items, default,
+                                                                          strict=True)):
             continue  # the default: no need to say it
         if option.action == "append":
             for item in items:
@@ -135,6 +183,17 @@ def command_line(command: str, values: dict[str, Any]) -> str:
         else:
             words += [flag, *(_text(item) for item in items)]
     return shlex.join(words)
+
+
+def _same(value: Any, default: Any) -> bool:
+    """Whether a form value is the option's default (a number box gives 4 for 4.0)."""
+    if isinstance(value, (int, float, str)) and isinstance(default, (int, float)) \
+            and not isinstance(default, bool):
+        try:
+            return float(value) == float(default)
+        except ValueError:
+            return False
+    return _text(value) == _text(default)
 
 
 def _text(value: Any) -> str:

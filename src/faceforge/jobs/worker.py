@@ -100,6 +100,7 @@ def run(job: JobFolder) -> int:
     sink = EventWriter(job)
     stop = threading.Event()
     job.update_status(state="running", started=time.time())
+    log.info("job %s: %s", job.id, request.get("command_line", command))
     try:
         config = build_config(command, request["values"])
         function = kind_of(command).function()
@@ -130,7 +131,9 @@ def run(job: JobFolder) -> int:
         job.update_status(state="failed", ended=time.time(), exit_code=1, message=message)
         return 1
     sink.flush()
-    job.write_result({"command": command, "result": _summary(result)})
+    summary = _summary(result)
+    job.write_result({"command": command, "result": summary})
+    log.info("finished: %s", summary)
     job.update_status(state="done", ended=time.time(), exit_code=0, message="finished")
     return 0
 

@@ -70,6 +70,12 @@ class Option:
     metavar: str | None = None
     group: str = "main"
 
+    @property
+    def positional(self) -> bool:
+        """Given by its place on the command line, not by a flag: its one "flag" is its name
+        and has no leading dash (`tools alignments summary FILE`)."""
+        return not any(flag.startswith("-") for flag in self.flags)
+
     def choice_names(self) -> tuple[Any, ...] | None:
         if isinstance(self.choices, Choices):
             return self.choices.names()

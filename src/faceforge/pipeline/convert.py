@@ -195,7 +195,7 @@ class FaceSwapper:
         return faces, masks
 
 
-def _face_records(config: ConvertConfig, source: FrameSource,
+def face_lookup(config: ConvertConfig, source: FrameSource,
                   ) -> Callable[[Frame], list[tuple[np.ndarray, np.ndarray]]]:
     """Per frame, the faces to swap: from the alignments store, or found on the fly."""
     if config.on_the_fly:
@@ -285,7 +285,7 @@ def _passes(face: FaceRecord, frame: Frame, keep: np.ndarray | None, drop: np.nd
     return True
 
 
-def _blend_face(frame: np.ndarray, face: np.ndarray, predicted_mask: np.ndarray | None,
+def blend_face(frame: np.ndarray, face: np.ndarray, predicted_mask: np.ndarray | None,
                 landmarks: np.ndarray, out_matrix: np.ndarray, config: ConvertConfig,
                 blend: MaskBlendConfig) -> np.ndarray:
     size = face.shape[0]
@@ -373,8 +373,8 @@ def convert(config: ConvertConfig, on_event: EventSink | None = None,
             ) -> ConvertResult:
     """Convert one video or frame folder. Raises FaceforgeError subclasses.
 
-    on_frame(index, source, converted) sees every converted frame (RGB arrays, on the blend
-    thread), for a front end's live view; it must not keep or change them.
+    on_frame(index, source, converted) sees every frame with a swapped face (RGB arrays, on
+    the blend thread), for a front end's live view; it must not keep or change them.
     """
     from faceforge.formats.patch_png import FacePatch
     from faceforge.plugins.writer import open_writer
@@ -389,7 +389,7 @@ def convert(config: ConvertConfig, on_event: EventSink | None = None,
     blender = None
     try:
         info = source.info
-        faces_for = _face_records(config, source)
+        faces_for = face_lookup(config, source)
         output = ensure_writable_dir(config.output)
         writer_name = config.writer or ("ffmpeg" if info.kind == "video" else "opencv")
         writer_info = _writer_info(config, info)
@@ -418,15 +418,17 @@ def convert(config: ConvertConfig, on_event: EventSink | None = None,
             if writer.uses_frame:
                 images = [frame.image for frame, _ in batch]
                 for k, (slot, landmarks, out_m) in enumerate(owners):
-                    images[slot] = _blend_face(images[slot], predicted[k],
+                    images[slot] = blend_face(images[slot], predicted[k],
                                                None if masks is None else masks[k], landmarks,
                                                out_m, config, blend)
             t2 = time.perf_counter()
             if writer.uses_frame:
                 stage["blend"] += t2 - t1
-            for (frame, _), image, faces in zip(batch, images, patches, strict=True):
+            swapped = {slot for slot, _, _ in owners}
+            for slot, ((frame, _), image, faces) in enumerate(zip(batch, images, patches,
+                                                                  strict=True)):
                 if image is not None:
-                    if on_frame is not None:
+                    if on_frame is not None and slot in swapped:
                         on_frame(frame.index, frame.image, image)
                     image = _scaled(image, config.output_scale)
                 writer.write(frame.index, image, faces)

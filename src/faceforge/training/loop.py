@@ -256,7 +256,8 @@ def _callbacks(config: TrainConfig, set_a: FaceSet, set_b: FaceSet, is_main: boo
     if config.write_image:
         callbacks.append(Preview(config.model_dir / "preview.png",
                                  set_a.images[:PREVIEW_FACES], set_b.images[:PREVIEW_FACES],
-                                 config.preview_scale, max(tile, 128)))
+                                 config.preview_scale, max(tile, 128),
+                                 set_a.masks[:PREVIEW_FACES, 0], set_b.masks[:PREVIEW_FACES, 0]))
     if config.timelapse_input_a:
         lapse_a = load_face_set(config.timelapse_input_a, "a", tile, config.centering,
                                 config.coverage / 100)

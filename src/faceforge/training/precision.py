@@ -77,14 +77,16 @@ def apply_compute(model: torch.nn.Module, compute: Compute, device: torch.device
     model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
 
 
-def time_per_call(run: Callable[[], None], min_seconds: float = 1.0, min_calls: int = 2,
+def time_per_call(run: Callable[[], None], min_seconds: float = 1.5,
                   max_calls: int = 10) -> float:
-    """Median seconds per call of `run`, after one warm-up call."""
+    """Median seconds per call of `run`: one warm-up call (a new layout or kernel choice makes
+    the first one slow), then calls until `min_seconds` have passed; a step slower than that
+    is timed once, which keeps the choice quick for big models on slow machines."""
     run()
     times: list[float] = []
     started = time.perf_counter()
-    while len(times) < min_calls or (time.perf_counter() - started < min_seconds
-                                     and len(times) < max_calls):
+    while not times or (time.perf_counter() - started < min_seconds
+                        and len(times) < max_calls):
         begin = time.perf_counter()
         run()
         times.append(time.perf_counter() - begin)

@@ -91,17 +91,36 @@ def write_png(path: Path, rgb: np.ndarray) -> None:
         atomic_write(path, data.tobytes(), durable=False)
 
 
+def mask_grid(masks_a: torch.Tensor, masks_b: torch.Tensor, tile: int) -> np.ndarray:
+    """The training face masks laid out as `swap_grid` lays out the faces: float HxWx1."""
+    gap = np.ones((tile, max(2, tile // 16)), np.float32)
+    rows = []
+    for mask_a, mask_b in zip(masks_a, masks_b, strict=False):
+        a = cv2.resize(mask_a.numpy().astype(np.float32) / 255, (tile, tile))
+        b = cv2.resize(mask_b.numpy().astype(np.float32) / 255, (tile, tile))
+        rows.append(np.hstack([a, a, a, gap, b, b, b]))
+    return np.vstack(rows)[..., None]
+
+
 class Preview(Callback):
-    """preview.png in the model folder: fixed faces of both sides and their swaps."""
+    """preview.png in the model folder: fixed faces of both sides and their swaps; with face
+    masks, also preview_masked.png, the same grid dimmed outside the area the loss weighs."""
 
     def __init__(self, path: Path, faces_a: torch.Tensor, faces_b: torch.Tensor,
-                 scale_percent: int, base_tile: int) -> None:
+                 scale_percent: int, base_tile: int, masks_a: torch.Tensor | None = None,
+                 masks_b: torch.Tensor | None = None) -> None:
         self.path = path
         self.faces_a, self.faces_b = faces_a, faces_b
+        self.masks_a, self.masks_b = masks_a, masks_b
         self.tile = max(16, int(round(base_tile * scale_percent / 100)))
 
     def on_save(self, run: TrainingRun) -> None:
         grid = swap_grid(self.faces_a, self.faces_b, run.swapper, self.tile)
+        if self.masks_a is not None and self.masks_b is not None:
+            weight = 0.3 + 0.7 * mask_grid(self.masks_a, self.masks_b, self.tile)
+            masked = (grid.astype(np.float32) * weight).round().astype(np.uint8)
+            write_png(self.path.with_name(f"{self.path.stem}_masked.png"),
+                      _label(masked, self.tile))
         write_png(self.path, _label(grid, self.tile))
         run.emit(PreviewWritten(run.iteration, str(self.path)))
 

@@ -3,8 +3,15 @@
 from faceforge.core.thresholds import SAME_PERSON_DISTANCE
 from faceforge.plugins.identity.dlib_descriptor import (
     FaceDescriber,
+    cluster_descriptors,
     distance_to_refs,
     reference_descriptors,
 )
 
-__all__ = ["SAME_PERSON_DISTANCE", "FaceDescriber", "distance_to_refs", "reference_descriptors"]
+__all__ = [
+    "SAME_PERSON_DISTANCE",
+    "FaceDescriber",
+    "cluster_descriptors",
+    "distance_to_refs",
+    "reference_descriptors",
+]

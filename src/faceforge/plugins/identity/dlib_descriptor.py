@@ -120,3 +120,13 @@ def distance_to_refs(desc: np.ndarray, refs: np.ndarray) -> np.ndarray:
     if len(desc) == 0:
         return np.zeros((0,), dtype=np.float32)
     return np.linalg.norm(desc[:, None, :] - refs[None, :, :], axis=2).min(axis=1)
+
+
+def cluster_descriptors(desc: np.ndarray, threshold: float) -> list[int]:
+    """A cluster label per row of `desc` (N, 128): dlib's Chinese whispers over the graph of
+    descriptors nearer than `threshold`, so each label is one person."""
+    desc = np.asarray(desc, dtype=np.float64).reshape(-1, 128)
+    if len(desc) == 0:
+        return []
+    vectors = [dlib.vector(row.tolist()) for row in desc]
+    return list(dlib.chinese_whispers_clustering(vectors, float(threshold)))

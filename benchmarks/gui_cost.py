@@ -1,0 +1,105 @@
+"""What the GUI costs: how soon its page is served after `faceforge gui` starts, and how much a
+browser watching a training job (Train tab open: preview, graph, Analysis polling) slows the
+training, against the same job with no GUI at all, alternating.
+
+    .venv/bin/python benchmarks/gui_cost.py
+    .venv/bin/python benchmarks/gui_cost.py --rounds 4 --iterations 200
+
+Training: `quick`, batch 16, on faces of lp_d18/lp_d19 (every 2nd frame), run as a GUI job
+(its own worker process) in both cases; EGs/s from the job's result. The browser is Debian's
+Chromium through Playwright, as in the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.request import Request, urlopen
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # for tests.gui.browser: the same GUI launcher as the tests
+
+from faceforge.jobs.manager import JobManager  # noqa: E402
+from faceforge.machine import cpu_description  # noqa: E402
+from tests.gui.browser import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    SECRET,
+    GuiPage,
+    running_gui,
+)
+
+DATA = REPO.parent / "shared" / "data" / "video"
+
+
+def startup_seconds(workspace: Path) -> float:
+    started = time.monotonic()
+    with running_gui(workspace) as (url, _, _):
+        urlopen(Request(url + "/", headers={"Cookie": f"faceforge_token={SECRET}"}), timeout=5)
+        return time.monotonic() - started
+
+
+def train_job(workspace: Path, iterations: int, name: str) -> float:
+    manager = JobManager(workspace)
+    job = manager.submit("train", {"input_a": "faces/a", "input_b": "faces/b",
+                                   "model_dir": f"models/{name}", "trainer": "quick",
+                                   "batch_size": 16, "iterations": iterations,
+                                   "save_interval": 50, "write_image": True,
+                                   "precision": "bf16", "cpu_kernels": "faceforge"})
+    while not job.status().finished:
+        manager.poll()
+        time.sleep(0.5)
+    if job.status().state != "done":
+        raise RuntimeError(job.log_tail())
+    return float(job.result()["result"]["egs_per_s"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--iterations", type=int, default=150)
+    args = parser.parse_args()
+    print(f"{cpu_description()}; {time.strftime('%Y-%m-%d %H:%M')}")
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp:
+        workspace = Path(tmp) / "workspace"
+        starts = [startup_seconds(workspace) for _ in range(3)]
+        print(f"page served after start: {' '.join(f'{s:.1f}' for s in starts)} s "
+              f"(median {statistics.median(starts):.1f} s)")
+        manager = JobManager(workspace)
+        for side, clip in (("a", "lp_d18.mp4"), ("b", "lp_d19.mp4")):
+            job = manager.submit("extract", {"input": str(DATA / clip), "output": f"faces/{side}",
+                                             "alignments": f"{side}.db", "extract_every_n": 2})
+            while not job.status().finished:
+                manager.poll()
+                time.sleep(0.5)
+        alone, watched = [], []
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                                 args=CHROMIUM_ARGS)
+            for round_number in range(args.rounds):
+                alone.append(train_job(workspace, args.iterations, f"alone{round_number}"))
+                with running_gui(workspace) as (url, _, _):
+                    gui = GuiPage(browser.new_page(), url)
+                    gui.open()
+                    gui.tab("Train")
+                    watched.append(train_job(workspace, args.iterations,
+                                             f"watched{round_number}"))
+                    gui.page.close()
+                print(f"round {round_number + 1}: alone {alone[-1]:.1f} EGs/s, with the GUI "
+                      f"watching {watched[-1]:.1f} EGs/s", flush=True)
+            browser.close()
+    a, w = statistics.median(alone), statistics.median(watched)
+    print(f"\n| training quick, batch 16 | EGs/s (median) | runs |\n|---|---:|---|\n"
+          f"| no GUI | {a:.1f} | {' '.join(f'{v:.1f}' for v in alone)} |\n"
+          f"| GUI open on the Train tab | {w:.1f} | {' '.join(f'{v:.1f}' for v in watched)} |"
+          f"\n\nwith the GUI: {w / a - 1:+.1%}")
+
+
+if __name__ == "__main__":
+    main()

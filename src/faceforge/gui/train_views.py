@@ -1,0 +1,146 @@
+"""The Train tab's live views: preview, Graph (losses raw and smoothed, identity match) and
+Analysis (one row per session, EGs/s), all read from the model folder and the job's events."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import cv2
+import gradio as gr
+import pandas as pd
+
+from faceforge.gui import views
+
+if TYPE_CHECKING:
+    from faceforge.gui.app import Page
+
+
+def _model_dir(page: Page) -> tuple[Any, Path | None]:
+    job = page.latest("train")
+    if job is None:
+        return None, None
+    model = job.request()["values"].get("model_dir")
+    return job, page.workspace.resolve(model) if model else None
+
+
+def build_train_views(page: Page) -> None:
+    progress = gr.Markdown(elem_id="train-progress")
+    with gr.Row():
+        save_now = gr.Button("Save now", size="sm", elem_id="train-save-now")
+        refresh = gr.Button("Refresh preview now", size="sm")
+        masks = gr.Checkbox(label="show the training masks", value=False)
+    said = gr.Markdown()
+    preview = gr.Image(label="preview: A, A→A, A→B | B, B→B, B→A", show_label=False,
+                       interactive=False, height=440, elem_id="train-preview")
+    with gr.Tabs():
+        with gr.Tab("Graph", elem_id="train-graph-tab"):
+            with gr.Row():
+                smoothing = gr.Slider(0.0, 0.99, value=0.9, step=0.01, label="smoothing")
+                last_n = gr.Number(value=0, precision=0, label="last N iterations (0: all)")
+                log_scale = gr.Checkbox(label="log scale", value=False)
+                session = gr.Dropdown(label="session", choices=["all"], value="all")
+            graph = gr.LinePlot(x="iteration", y="loss", color="series", height=300,
+                                label="loss", elem_id="train-graph")
+            identity = gr.LinePlot(x="iteration", y="distance", color="series", height=220,
+                                   label="identity match (dlib distance of A→B swaps; lower "
+                                         "is nearer)", elem_id="train-identity")
+        with gr.Tab("Analysis", elem_id="train-analysis-tab"):
+            table = gr.Dataframe(headers=views.SESSION_HEADERS, interactive=False,
+                                 elem_id="train-analysis")
+            export = gr.DownloadButton("export CSV", elem_id="train-analysis-csv")
+
+    def save() -> str:
+        job, _ = _model_dir(page)
+        if job is None or job.status().state != "running":
+            return "no training is running"
+        page.manager.save_now(job.id)
+        return "saving at the next iteration; the preview follows"
+
+    def picture(model: Path | None, with_masks: bool, force: bool,
+                request: gr.Request | None) -> Any:
+        if model is None:
+            return None
+        path = model / ("preview_masked.png" if with_masks else "preview.png")
+        if not path.exists():
+            path = model / "preview.png"
+        if not path.exists():
+            return None
+        key = (str(path), path.stat().st_mtime_ns, force and time.monotonic())
+        if page.fresh(request, "t-preview", None, key=key) is not None:
+            return gr.skip()
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+    def update(smoothing: float, last_n: float, log_scale: bool, session: str,
+               with_masks: bool, request: gr.Request) -> tuple:
+        job, model = _model_dir(page)
+        if not page.showing(request, "Train"):
+            return (gr.skip(),) * 6
+        if job is None:
+            return (page.fresh(request, "t-progress", "no training yet"), gr.skip(),
+                    gr.skip(), gr.skip(), gr.skip(), gr.skip())
+        events = page.job_events(job)
+        rows = views.analysis_rows(model, events)
+        sessions = [str(r[0]) for r in rows if r[0] != "total"]
+        history = views.loss_history(model, events)
+        controls = (job.id, smoothing, last_n, log_scale, session)
+        graph = page.fresh(request, "t-graph", None, key=(controls, len(history),
+                                                          history[-1] if history else None))
+        if graph is None:  # new losses or new settings: send the curves again
+            graph = _frame(views.graph_rows(history, float(smoothing), int(last_n or 0),
+                                            bool(log_scale), _session_window(model, session)),
+                           "loss")
+        identity = views.identity_rows(model)
+        return (page.fresh(request, "t-progress", views.progress_text(events)),
+                picture(model, with_masks, False, request), graph,
+                page.fresh(request, "t-identity", _frame(identity, "distance"),
+                           key=(job.id, len(identity))),
+                page.fresh(request, "t-table", rows),
+                page.fresh(request, "t-sessions", gr.update(choices=["all", *sessions]),
+                           key=sessions))
+
+    def csv_file() -> Any:
+        _, model = _model_dir(page)
+        if model is None:
+            return None
+        target = page.workspace.root / "outputs" / f"{model.name}_analysis.csv"
+        target.write_text(views.analysis_csv(views.analysis_rows(model)))
+        return str(target)
+
+    inputs = [smoothing, last_n, log_scale, session, masks]
+    outputs = [progress, preview, graph, identity, table, session]
+    gr.Timer(2.0).tick(update, inputs=inputs, outputs=outputs)
+    for control in (smoothing, last_n, log_scale, session):
+        control.change(update, inputs=inputs, outputs=outputs)
+    def toggle(with_masks: bool, request: gr.Request) -> Any:
+        return picture(_model_dir(page)[1], with_masks, True, request)
+
+    masks.change(toggle, inputs=masks, outputs=preview)
+    save_now.click(save, outputs=said)
+    refresh.click(save, outputs=said)
+    export.click(csv_file, outputs=export)
+
+
+def _frame(rows: list[dict], value: str) -> pd.DataFrame:
+    """Rows for a line plot with numeric axes even when empty (the plot keeps the axis types
+    of the first data it gets)."""
+    frame = pd.DataFrame(rows, columns=["iteration", value, "series"])
+    return frame.astype({"iteration": "float64", value: "float64", "series": "str"})
+
+
+def _session_window(model: Path | None, session: str) -> tuple[int, int] | None:
+    """The iterations of one session, for the Graph's drill-down."""
+    if model is None or session in ("all", None, ""):
+        return None
+    from faceforge.formats.model_state import read_state
+
+    state = read_state(model)
+    index = int(session) - 1
+    if state is None or not 0 <= index < len(state.sessions):
+        return None
+    chosen = state.sessions[index]
+    end = chosen.start_iteration + chosen.iterations if index < len(state.sessions) - 1 \
+        else 10 ** 12
+    return chosen.start_iteration, end
