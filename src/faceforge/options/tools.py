@@ -94,7 +94,7 @@ ALIGNMENTS_EXPORT = OptionSet("tools alignments export", (
     Option("json", ("json",), "the file to write: faceforge JSON, or a Faceswap alignments "
            "file when it ends in .fsa", required=True, metavar="OUT", group="data"),
     Option("format", ("--format",), "json, or fsa for Faceswap (default: from OUT's suffix)",
-           None, choices=Choices(("json", "fsa")), group="data"),
+           None, choices=("json", "fsa"), group="data"),
     *LOG_OPTIONS,
 ))
 
@@ -107,7 +107,8 @@ ALIGNMENTS_IMPORT = OptionSet("tools alignments import", (
 ))
 
 ALIGNMENTS_IMPORT_FACES = OptionSet("tools alignments import-faces", (
-    _faces("the faces folder (faceforge's or Faceswap's face PNGs)", required=True),
+    Option("faces", ("faces",), "the faces folder (faceforge's or Faceswap's face PNGs)",
+           required=True, metavar="FOLDER", group="data"),
     _store("the alignments store to create"),
     _source("the video or image folder the faces come from (frame sizes)"),
     *LOG_OPTIONS,

@@ -99,7 +99,7 @@ class WroteResult:
 class ExportConfig:
     alignments: Path
     json: Path
-    format: str | None = None
+    format: str | None
 
 
 def export_alignments(config: ExportConfig, on_event: EventSink | None = None,
@@ -121,7 +121,7 @@ def export_alignments(config: ExportConfig, on_event: EventSink | None = None,
 class ImportConfig:
     json: Path
     alignments: Path
-    source: Path | None = None
+    source: Path | None
 
 
 def import_alignments(config: ImportConfig, on_event: EventSink | None = None,
@@ -139,7 +139,7 @@ def import_alignments(config: ImportConfig, on_event: EventSink | None = None,
 class ImportFacesConfig:
     faces: Path
     alignments: Path
-    source: Path | None = None
+    source: Path | None
 
 
 def import_faces(config: ImportFacesConfig, on_event: EventSink | None = None,
