@@ -94,6 +94,19 @@ def _summary(result: Any) -> Any:
     return result
 
 
+def _readable(result: Any, summary: Any) -> list[str]:
+    """The result as the log shows it: a tool's own lines, else "name value" pairs."""
+    if hasattr(result, "lines"):
+        return list(result.lines())
+
+    def value(item: Any) -> str:
+        return f"{item:.3g}" if isinstance(item, float) else str(item)
+
+    return [", ".join(f"{key.replace('_', ' ')} {value(item)}" for key, item in entry.items())
+            if isinstance(entry, dict) else str(entry)
+            for entry in (summary if isinstance(summary, list) else [summary])]
+
+
 def run(job: JobFolder) -> int:
     request = job.request()
     command = request["command"]
@@ -133,7 +146,8 @@ def run(job: JobFolder) -> int:
     sink.flush()
     summary = _summary(result)
     job.write_result({"command": command, "result": summary})
-    log.info("finished: %s", summary)
+    for line in _readable(result, summary):
+        log.info("finished: %s", line)
     job.update_status(state="done", ended=time.time(), exit_code=0, message="finished")
     return 0
 
