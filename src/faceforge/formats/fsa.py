@@ -9,6 +9,10 @@ numbers and a few containers. A file that names anything else (``os.system``,
 
 This module also maps a Faceswap document to and from alignments store records, and converts
 whole files (`fsa_to_store`, `store_to_fsa`, `read_fsa_frames`).
+
+Why one file of about 750 lines: the allow-list reader (first half) and the mapping (second
+half) are the whole of one foreign format, and what the reader may build is exactly what the
+mapping reads; keeping them side by side keeps that allow-list reviewable in one place.
 """
 
 from __future__ import annotations
