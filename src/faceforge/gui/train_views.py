@@ -13,8 +13,9 @@ import pandas as pd
 
 from faceforge.gui import views
 
-# New losses redraw the graph at most this often: a redraw costs the browser far more than the
-# rest of a refresh, and the training it watches shares the CPU.
+# New losses redraw the graph, and the Analysis table is redrawn, at most this often: each redraw
+# costs the browser CPU time, which on the training machine is taken from the training (the
+# live EGs/s is in the progress line, refreshed at every tick).
 GRAPH_EVERY_S = 10.0
 
 if TYPE_CHECKING:
@@ -102,7 +103,8 @@ def build_train_views(page: Page) -> None:
                 picture(model, with_masks, False, request), graph,
                 page.fresh(request, "t-identity", _frame(identity, "distance"),
                            key=(job.id, len(identity))),
-                page.fresh(request, "t-table", rows),
+                rows if page.due(request, "t-table", rows, job.id, GRAPH_EVERY_S)
+                else gr.skip(),
                 page.fresh(request, "t-sessions", gr.update(choices=["all", *sessions]),
                            key=sessions))
 
