@@ -22,11 +22,17 @@ _EYE_PAIRS = ((37, 41), (38, 40), (43, 47), (44, 46))
 _MOUTH_PAIRS = ((61, 67), (62, 66), (63, 65))
 
 
+# Points that expressions barely move: the nose and the eyes' corners.
+_RIGID_POINTS = np.array([27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 39, 42, 45])
+
+
 def face_size(landmarks_68: np.ndarray) -> float:
     """The face's size in its image: pixels per unit of the aligned mean face (about the
-    width from cheek to cheek). Follows distance to the camera, not expression."""
-    legacy = geometry.legacy_matrix(np.asarray(landmarks_68, np.float64))
-    return 1.0 / geometry.matrix_scale(legacy)
+    width from cheek to cheek), fitted to the nose and eye corners only, so that it follows
+    the distance to the camera and not the expression."""
+    points = np.asarray(landmarks_68, np.float64)[_RIGID_POINTS]
+    to_mean = geometry.umeyama(points, geometry.mean_face()[_RIGID_POINTS - 17])
+    return 1.0 / geometry.matrix_scale(to_mean[:2])
 
 
 def _opening(landmarks_68: np.ndarray, pairs: Sequence[tuple[int, int]]) -> float:

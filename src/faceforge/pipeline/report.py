@@ -193,9 +193,10 @@ class Describer:
         largest = max(faces, key=lambda f: quality.face_size(f.landmarks))
         return self.describe(image, largest.landmarks)
 
-    def of_path(self, path: Path, limit: int = REFERENCE_FACES) -> np.ndarray:
+    def of_path(self, path: Path, limit: int | None = None) -> np.ndarray:
         """(N, 128) descriptors of the faces in a faces folder, an image folder, one image or
-        a video (at most `limit`, spread evenly)."""
+        a video (at most `limit`, default REFERENCE_FACES, spread evenly)."""
+        limit = limit or REFERENCE_FACES
         if path.is_dir():
             images = list_images(path)
             chosen = [images[i] for i in _spread(len(images), limit)]
@@ -538,6 +539,7 @@ def report(config: ReportConfig, on_event: EventSink | None = None,
     measurer = FrameMeasurer(describer, centroid_b, centroid_a, gallery, centering, coverage)
 
     scores: list[FrameScore] = []
+    measuring = time.perf_counter()
     with open_source(config.source) as source, open_source(config.converted) as converted:
         count = min(source.frame_count, converted.frame_count)
         if count == 0:
@@ -559,7 +561,7 @@ def report(config: ReportConfig, on_event: EventSink | None = None,
             if (image.shape[1], image.shape[0]) != size:  # converted with --output-scale
                 image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
             scores.append(measurer.measure(frame.index, frame.image, image))
-            elapsed = time.perf_counter() - started
+            elapsed = time.perf_counter() - measuring
             emit(Progress(done, total, "frame", done / elapsed if elapsed else 0.0, None,
                           {"faces": sum(s.found_output for s in scores)}))
     if not any(s.found_output for s in scores):
