@@ -547,7 +547,7 @@ def report(config: ReportConfig, on_event: EventSink | None = None,
         if source.frame_count != converted.frame_count:
             emit(Note(f"{config.converted} has {converted.frame_count} frames and "
                       f"{config.source} {source.frame_count}: the first {count} are compared"))
-        every = config.every or max(1, count // config.frames)
+        every = config.every or max(1, -(-count // config.frames))  # spread over all
         total = min(config.frames, -(-count // every))
         size = (source.info.width, source.info.height)
         pairs = zip(source.iter_frames(every_n=every), converted.iter_frames(every_n=every),
