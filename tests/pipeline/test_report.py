@@ -28,6 +28,22 @@ def few_reference_faces(monkeypatch):
     monkeypatch.setattr(report_module, "REFERENCE_FACES", 8)
 
 
+def test_report_is_a_job_whose_command_line_gives_the_same_config():
+    from faceforge.cli import _config, build_parser
+    from faceforge.jobs.kinds import KINDS, build_config, command_line
+
+    values = {"converted": "out/a_converted.mp4", "source": "a.mp4", "output": "report",
+              "model_dir": "model", "frames": "20"}
+    config = build_config("report", values)
+    assert config == ReportConfig(converted="out/a_converted.mp4", source="a.mp4",
+                                  output="report", model_dir="model", frames=20)
+    line = command_line("report", values)
+    assert line == "faceforge report out/a_converted.mp4 --source a.mp4 --output report " \
+                   "--model model --frames 20"
+    assert _config(ReportConfig, build_parser().parse_args(line.split()[1:])) == config
+    assert KINDS["report"].function().__doc__ and KINDS["report"].uses_device
+
+
 def _config(video_dir: Path, converted: Path, out: Path, source: str = "lp_d18.mp4"
             ) -> ReportConfig:
     return ReportConfig(converted=converted, source=video_dir / source, output=out,

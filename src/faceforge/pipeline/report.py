@@ -583,8 +583,8 @@ def report(config: ReportConfig, on_event: EventSink | None = None,
     summary["per_frame"] = [_per_frame(s) for s in scores]
     html = write_report(output, summary, scores, worst)
     json_path = output / "report.json"
-    atomic_write(json_path, json.dumps(_plain(summary), indent=1, allow_nan=False),
-                 durable=False)
+    summary = _plain(summary)
+    atomic_write(json_path, json.dumps(summary, indent=1, allow_nan=False), durable=False)
     return ReportResult(output, html, json_path, summary)
 
 
