@@ -564,10 +564,12 @@ def report(config: ReportConfig, on_event: EventSink | None = None,
             elapsed = time.perf_counter() - measuring
             emit(Progress(done, total, "frame", done / elapsed if elapsed else 0.0, None,
                           {"faces": sum(s.found_output for s in scores)}))
+    if not any(s.face_size_px is not None for s in scores):
+        raise InputError(f"no face found in {config.source} on the sampled frames",
+                         "pass the video the converted one was made from as --source")
     if not any(s.found_output for s in scores):
-        raise InputError(f"no face found in both {config.source} and {config.converted} on "
-                         "the sampled frames",
-                         "check that the converted video was made from this source")
+        emit(Note(f"no face was found in {config.converted} where the source has one: only "
+                  "sharpness, seam and the contact sheet are measured"))
     measurer.finish(scores)
     _motion_scores(scores)
     summary = summarise(scores, len(gallery))
