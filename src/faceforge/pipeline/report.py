@@ -22,16 +22,16 @@ from typing import Any
 import cv2
 import numpy as np
 
-from faceforge.core import geometry, quality
+from faceforge.core import quality
 from faceforge.core.pose import head_pose
+from faceforge.core.temporal import jitter
 from faceforge.core.thresholds import SAME_PERSON_DISTANCE
-from faceforge.errors import FaceforgeError, InputError, Interrupted, UsageError
+from faceforge.errors import InputError, Interrupted, ModelError, UsageError
 from faceforge.events import EventSink, Note, Progress, ignore
-from faceforge.formats.face_png import read_face_meta, read_face_png
 from faceforge.formats.model_state import read_state
 from faceforge.io import open_source
 from faceforge.io.files import atomic_write, ensure_writable_dir
-from faceforge.io.images import list_images, read_image_rgb
+from faceforge.io.images import list_images
 from faceforge.options import REPORT_OPTIONS, option_defaults
 from faceforge.pipeline.faces import FaceFinder, FaceFinderConfig, FoundFace
 
@@ -215,16 +215,16 @@ class Describer:
         return np.stack(found)
 
     def _of_file(self, path: Path) -> np.ndarray | None:
+        """A face PNG's descriptor from its own landmarks, a photo's from its largest face;
+        None for a photo without a face."""
+        from faceforge.plugins.identity import reference_descriptors
+
         try:
-            meta = read_face_meta(path)
-        except FaceforgeError:
-            meta = None
-        if meta is not None and meta.get("matrix") is not None and meta.get("landmarks"):
-            image, meta = read_face_png(path)
-            points = geometry.transform_points(np.asarray(meta["landmarks"]),
-                                               np.asarray(meta["matrix"]))
-            return self.describe(image, points)
-        return self.of_image(read_image_rgb(path))
+            return reference_descriptors([path], self.finder.detector, self.finder.landmarker,
+                                         self.describer)[0]
+        except InputError:
+            log.debug("no face in %s", path)
+            return None
 
 
 def _spread(count: int, limit: int) -> list[int]:
@@ -377,18 +377,18 @@ def _median(values: list[float | None]) -> float | None:
 
 
 def _track_motion(scores: list[FrameScore], which: str) -> float | None:
-    """Mean frame-to-frame landmark motion (px) over consecutive sampled frames."""
-    steps = []
-    previous = None
+    """Mean frame-to-frame landmark motion (px) over the runs of sampled frames where both
+    faces were found, weighted by their steps."""
+    runs: list[list[np.ndarray]] = [[]]
     for score in scores:
-        if not score.found_output:
-            previous = None
-            continue
-        points = getattr(score, f"landmarks_{which}")
-        if previous is not None:
-            steps.append(float(np.linalg.norm(points - previous, axis=1).mean()))
-        previous = points
-    return float(np.mean(steps)) if steps else None
+        if score.found_output:
+            runs[-1].append(getattr(score, f"landmarks_{which}"))
+        elif runs[-1]:
+            runs.append([])
+    steps = [(jitter(np.stack(run))["motion_px"], len(run) - 1) for run in runs if len(run) > 1]
+    if not steps:
+        return None
+    return float(sum(motion * count for motion, count in steps) / sum(c for _, c in steps))
 
 
 def summarise(scores: list[FrameScore], gallery_size: int) -> dict[str, Any]:
@@ -502,8 +502,6 @@ def _model_facts(model_dir: Path | None) -> dict[str, Any]:
         return {}
     state = read_state(model_dir)
     if state is None:
-        from faceforge.errors import ModelError
-
         raise ModelError(f"{model_dir} holds no faceforge model (no state.json)",
                          "pass the -m folder that `faceforge train` wrote")
     return state.train_config
