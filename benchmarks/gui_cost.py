@@ -74,6 +74,45 @@ def startup_seconds(workspace: Path) -> tuple[float, float]:
         process.wait(30)
 
 
+def _stat(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2:].split()  # fields from the 3rd (state) on
+
+
+def watcher_cpu_seconds(gui_pid: int) -> float:
+    """CPU seconds used so far by the GUI server (its session) and by the browser (processes
+    descended from this script whose command line names chromium)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents, total = {}, 0.0
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))) is not None:
+            stats[int(entry.name)] = fields
+            parents[int(entry.name)] = int(fields[1])
+
+    def descends_from_me(pid: int) -> bool:
+        while pid > 1:
+            if pid == os.getpid():
+                return True
+            pid = parents.get(pid, 1)
+        return False
+
+    for pid, fields in stats.items():
+        in_gui = int(fields[3]) == gui_pid  # session id
+        browser = False
+        if not in_gui and descends_from_me(pid):
+            try:
+                browser = b"chromium" in Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                pass
+        if in_gui or browser:
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+    return total
+
+
 def train_job(workspace: Path, iterations: int, name: str) -> float:
     manager = JobManager(workspace)
     job = manager.submit("train", {"input_a": "faces/a", "input_b": "faces/b",
@@ -115,27 +154,33 @@ def main() -> None:
             while not job.status().finished:
                 manager.poll()
                 time.sleep(0.5)
-        alone, watched = [], []
+        alone, watched, shares = [], [], []
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
                                                  args=CHROMIUM_ARGS)
             for round_number in range(args.rounds):
                 alone.append(train_job(workspace, args.iterations, f"alone{round_number}"))
-                with running_gui(workspace) as (url, _, _):
+                with running_gui(workspace) as (url, process, _):
                     gui = GuiPage(browser.new_page(), url)
                     gui.open()
                     gui.tab("Train")
+                    cpu_before, started = watcher_cpu_seconds(process.pid), time.monotonic()
                     watched.append(train_job(workspace, args.iterations,
                                              f"watched{round_number}"))
+                    elapsed = time.monotonic() - started
+                    shares.append((watcher_cpu_seconds(process.pid) - cpu_before)
+                                  / (elapsed * (os.cpu_count() or 1)))
                     gui.page.close()
                 print(f"round {round_number + 1}: alone {alone[-1]:.1f} EGs/s, with the GUI "
-                      f"watching {watched[-1]:.1f} EGs/s", flush=True)
+                      f"watching {watched[-1]:.1f} EGs/s; the GUI and browser used "
+                      f"{shares[-1]:.1%} of the CPUs meanwhile", flush=True)
             browser.close()
     a, w = statistics.median(alone), statistics.median(watched)
     print(f"\n| training quick, batch 16 | EGs/s (median) | runs |\n|---|---:|---|\n"
           f"| no GUI | {a:.1f} | {' '.join(f'{v:.1f}' for v in alone)} |\n"
           f"| GUI open on the Train tab | {w:.1f} | {' '.join(f'{v:.1f}' for v in watched)} |"
-          f"\n\nwith the GUI: {w / a - 1:+.1%}")
+          f"\n\nwith the GUI: {w / a - 1:+.1%}; the GUI server and the browser used "
+          f"{statistics.median(shares):.1%} of the machine's CPU time while training (median)")
 
 
 if __name__ == "__main__":

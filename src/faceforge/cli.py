@@ -115,13 +115,15 @@ def _options_of(command: str) -> Any:
 
 
 def _add_command(commands: Any, name: str, handler: Callable[[argparse.Namespace], int],
-                 **kwargs: Any) -> None:
+                 options_name: str | None = None, **kwargs: Any) -> None:
+    options_name = options_name or name
+
     def populate(parser: argparse.ArgumentParser) -> None:
-        _add_options(parser, _options_of(name))
+        _add_options(parser, _options_of(options_name))
 
     parser = commands.add_parser(name, formatter_class=_HelpFormatter, populate=populate,
                                  **kwargs)
-    parser.set_defaults(handler=handler, command_options=name)
+    parser.set_defaults(handler=handler, command_options=options_name)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -178,22 +180,12 @@ def _add_models(commands: Any) -> None:
         description="S3FD and FAN weights ship in no package: they are downloaded on first use "
         "into the user cache, or ahead of time with `models fetch`. Files copied by hand are "
         "found in --weights-dir or $FACEFORGE_WEIGHTS_DIR.")
-    jobs = models.add_subparsers(dest="job", metavar="JOB")
+    jobs = models.add_subparsers(dest="job", metavar="JOB", parser_class=_CommandParser)
     jobs.required = True
-    fetch = jobs.add_parser("fetch", help="download and check the weights files",
-                            formatter_class=_HelpFormatter)
-    fetch.add_argument("names", metavar="MODEL", nargs="*",
-                       help="which weights: s3fd, fan (default: all)")
-    fetch.add_argument("--weights-dir", metavar="FOLDER", default=None,
-                       help="download into this folder instead of the user cache")
-    status = jobs.add_parser("list", help="say which weights are on this machine, and where")
-    status.add_argument("--weights-dir", metavar="FOLDER", default=None,
-                        help="also look in this folder")
-    from faceforge.options.common import LOG_OPTIONS
-
-    for sub in (fetch, status):
-        _add_options(sub, LOG_OPTIONS)
-    models.set_defaults(handler=_run_models)
+    for name, help_text in (("fetch", "download and check the weights files"),
+                            ("list", "say which weights are on this machine, and where")):
+        _add_command(jobs, name, _run_models, help=help_text, description=help_text,
+                     options_name=f"models {name}")
 
 
 def _run_models(args: argparse.Namespace) -> int:

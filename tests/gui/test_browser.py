@@ -85,5 +85,17 @@ def test_upload_extract_train_convert_and_play_in_a_browser(chromium, video_dir,
         gui.tab("Jobs")
         gui.wait_text("jobs-table", "convert", "train", "extract")
         gui.screenshot(shots / "jobs.png")
+
+        gui.tab("Tools")  # a tool's form, made from its option set, run as a job
+        gui.choose("tools-picker", "alignments summary: print frames, faces and problem frames")
+        gui.fill("tools-alignments-summary-alignments", "sources/lp_d18_alignments.db")
+        gui.click("tools-alignments-summary-start")
+        gui.wait_text("tools-alignments-summary-message", "queued")
+        from faceforge.formats.alignments import AlignmentsStore
+
+        with AlignmentsStore.open(workspace / "sources" / "lp_d18_alignments.db", "r") as store:
+            faces = store.summary()["faces"]
+        gui.wait_text("tools-result", "frames_without_faces", f"{faces}")
+        gui.screenshot(shots / "tools.png")
         assert gui.outside == [], f"requests left the machine: {gui.outside[:5]}"
         assert "Traceback" not in log.read_text()

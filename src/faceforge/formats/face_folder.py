@@ -17,7 +17,7 @@ import numpy as np
 
 from faceforge.core import geometry
 from faceforge.core.masks import MASK_TYPES, landmark_mask
-from faceforge.errors import FormatError, InputError, OutputError
+from faceforge.errors import FormatError, InputError
 from faceforge.formats.alignments.records import FaceRecord, FrameRecord
 from faceforge.formats.face_png import read_face_meta
 from faceforge.formats.fsa import (
@@ -136,16 +136,8 @@ def faces_to_store(
     from faceforge.formats.alignments.store import AlignmentsStore
 
     store_path = Path(store_path)
-    if store_path.exists():
-        raise OutputError(f"{store_path} already exists", "remove it or choose another path")
-    meta, frames = frames_from_faces(folder, None if source is None else source_facts(source))
-    store = AlignmentsStore.open(store_path, "a")
-    try:
-        store.update_meta(meta)
-        store.add_frames(frames)
-    except BaseException:
-        store.close()
-        store_path.unlink(missing_ok=True)
-        raise
-    store.close()
+    AlignmentsStore.create(
+        store_path,
+        lambda: frames_from_faces(folder, None if source is None else source_facts(source)),
+        Path(folder)).close()
     return store_path

@@ -50,6 +50,14 @@ class Page:
         self.events: dict[str, views.JobEvents] = {}
         self.previewer = None
         self.shown: dict[str, dict[str, Any]] = {}  # per browser session: what it was sent
+        self.timers: list[tuple[str, gr.Timer]] = []
+
+    def timer(self, tab: str, seconds: float) -> gr.Timer:
+        """The refresh timer of a tab's views. It ticks only while its tab is shown (the
+        Extract tab at first): hidden tabs cost the browser and the server nothing."""
+        timer = gr.Timer(seconds, active=tab == "Extract")
+        self.timers.append((tab, timer))
+        return timer
 
     def showing(self, request: gr.Request | None, tab: str) -> bool:
         """Whether this browser session shows `tab` (the Extract tab until another is picked):
@@ -76,6 +84,19 @@ class Page:
             return gr.skip()
         session[name] = marker
         return value
+
+    def due(self, request: gr.Request | None, name: str, key: Any, urgent: Any,
+            seconds: float) -> bool:
+        """Whether to send a view again: its `key` changed, and either its `urgent` part
+        changed (the user moved a control) or `seconds` passed since it was last sent (new
+        data alone, such as a training graph's latest losses, waits that long)."""
+        session = self.shown.setdefault(getattr(request, "session_hash", None) or "", {})
+        sent = session.get(name)
+        if sent is not None and (sent[0] == key or (
+                sent[1] == urgent and time.monotonic() - sent[2] < seconds)):
+            return False
+        session[name] = (key, urgent, time.monotonic())
+        return True
 
     def latest(self, command: str) -> JobFolder | None:
         for job in self.manager.jobs():
@@ -123,24 +144,29 @@ def build_ui(workspace: Workspace, manager: JobManager, max_upload_mb: int) -> g
         system = gr.Markdown(elem_id="system-panel")
         # render_children: the tabs not shown yet still exist in the page, so the views of a
         # job started earlier are in place when its tab is opened.
+        tabs = []
         with gr.Tabs():
             for name, build in (("Extract", _extract_tab), ("Train", _train_tab),
                                 ("Convert", _convert_tab), ("Tools", _tools_tab),
                                 ("Jobs", _jobs_tab), ("Files", _files_tab)):
                 with gr.Tab(name, elem_id=f"tab-{name.lower()}", render_children=True) as tab:
                     build(page)
-                tab.select(_picker(page, name))
+                tabs.append((name, tab))
+        timers = [timer for _, timer in page.timers]
+        for name, tab in tabs:
+            tab.select(_picker(page, name), outputs=timers)
         def system_line(request: gr.Request) -> Any:
             return page.fresh(request, "system", _system_text(page))
 
-        gr.Timer(2.0).tick(system_line, outputs=system)
+        gr.Timer(5.0).tick(system_line, outputs=system)
         blocks.load(lambda: _system_text(page), outputs=system)
     return blocks
 
 
 def _picker(page: Page, name: str) -> Any:
-    def picked(request: gr.Request) -> None:
+    def picked(request: gr.Request) -> list[gr.Timer]:
         page.select_tab(request, name)
+        return [gr.Timer(active=tab == name) for tab, _ in page.timers]
     return picked
 
 
@@ -217,7 +243,7 @@ def _extract_tab(page: Page) -> None:
                 page.fresh(request, "x-sheet", image, key=(job.id, image is None)),
                 page.fresh(request, "x-log", job.log_tail(12)))
 
-    gr.Timer(1.5).tick(update, outputs=[progress, faces, summary, sheet, log])
+    page.timer("Extract", 1.5).tick(update, outputs=[progress, faces, summary, sheet, log])
 
 
 def _extract_summary(page: Page, job: JobFolder, folder: Path | None) -> tuple[str, Any]:
@@ -312,7 +338,7 @@ def _jobs_tab(page: Page) -> None:
             return f"stopping {job_id}"
         return "pick a job"
 
-    gr.Timer(3.0).tick(rows, outputs=[table, chosen])
+    page.timer("Jobs", 3.0).tick(rows, outputs=[table, chosen])
     chosen.change(show, inputs=chosen, outputs=[detail, log])
     again.click(rerun, inputs=chosen, outputs=detail)
     stop.click(stop_job, inputs=chosen, outputs=detail)

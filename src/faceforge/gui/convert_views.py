@@ -88,7 +88,8 @@ def build_convert_views(page: Page, fields: list[Field]) -> None:
         return (original, swapped,
                 f"frame {index}: {1000 * (time.perf_counter() - started):.0f} ms")
 
-    gr.Timer(1.5).tick(update, outputs=[progress, source, converted, video, download, log])
+    page.timer("Convert", 1.5).tick(
+        update, outputs=[progress, source, converted, video, download, log])
     run.click(preview, inputs=[frame, *[f.component for f in fields]],
               outputs=[before, after, took])
 

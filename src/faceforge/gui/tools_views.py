@@ -53,4 +53,4 @@ def build_tools_views(page: Page) -> None:
                 page.fresh(request, "tools-log", job.log_tail(20)))
 
     picker.change(show, inputs=picker, outputs=groups)
-    gr.Timer(2.0).tick(update, inputs=picker, outputs=[progress, result, log])
+    page.timer("Tools", 2.0).tick(update, inputs=picker, outputs=[progress, result, log])

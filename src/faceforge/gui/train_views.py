@@ -13,6 +13,10 @@ import pandas as pd
 
 from faceforge.gui import views
 
+# New losses redraw the graph at most this often: a redraw costs the browser far more than the
+# rest of a refresh, and the training it watches shares the CPU.
+GRAPH_EVERY_S = 10.0
+
 if TYPE_CHECKING:
     from faceforge.gui.app import Page
 
@@ -88,9 +92,10 @@ def build_train_views(page: Page) -> None:
         sessions = [str(r[0]) for r in rows if r[0] != "total"]
         history = views.loss_history(model, events)
         controls = (job.id, smoothing, last_n, log_scale, session)
-        graph = page.fresh(request, "t-graph", None, key=(controls, len(history),
-                                                          history[-1] if history else None))
-        if graph is None:  # new losses or new settings: send the curves again
+        graph = gr.skip()
+        if page.due(request, "t-graph", (controls, len(history),
+                                         history[-1] if history else None), controls,
+                    GRAPH_EVERY_S):  # new settings at once, new losses every few seconds
             graph = _frame(views.graph_rows(history, float(smoothing), int(last_n or 0),
                                             bool(log_scale), _session_window(model, session)),
                            "loss")
@@ -113,7 +118,7 @@ def build_train_views(page: Page) -> None:
 
     inputs = [smoothing, last_n, log_scale, session, masks]
     outputs = [progress, preview, graph, identity, table, session]
-    gr.Timer(2.0).tick(update, inputs=inputs, outputs=outputs)
+    page.timer("Train", 2.0).tick(update, inputs=inputs, outputs=outputs)
     for control in (smoothing, last_n, log_scale, session):
         control.change(update, inputs=inputs, outputs=outputs)
     def toggle(with_masks: bool, request: gr.Request) -> Any:

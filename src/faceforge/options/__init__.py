@@ -9,6 +9,7 @@ from faceforge.options.common import LOG_OPTIONS
 from faceforge.options.convert import CONVERT_OPTIONS
 from faceforge.options.extract import EXTRACT_OPTIONS
 from faceforge.options.gui import GUI_OPTIONS
+from faceforge.options.models import MODELS_FETCH, MODELS_LIST
 from faceforge.options.report import REPORT_OPTIONS
 from faceforge.options.spec import Choices, Option, OptionSet, option_defaults
 from faceforge.options.tools import TOOL_HELP, TOOL_OPTIONS
@@ -21,7 +22,8 @@ COMMANDS: dict[str, OptionSet] = {
                     *TOOL_OPTIONS)
 }
 # Commands of the shell itself.
-SHELL_COMMANDS: dict[str, OptionSet] = {GUI_OPTIONS.command: GUI_OPTIONS}
+SHELL_COMMANDS: dict[str, OptionSet] = {
+    options.command: options for options in (GUI_OPTIONS, MODELS_FETCH, MODELS_LIST)}
 
 __all__ = [
     "COMMANDS",

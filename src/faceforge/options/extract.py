@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from faceforge.core.thresholds import LANDMARK_RESIDUAL_LIMIT
 from faceforge.options.common import LOG_OPTIONS, reference_photo_options
+from faceforge.options.models import weights_dir
 from faceforge.options.spec import Choices, Option, OptionSet, non_negative_int, rotations
 
 # The default detector and landmarker were chosen by measurement (docs/benchmarks/detection.md,
@@ -31,10 +32,8 @@ EXTRACT_OPTIONS = OptionSet("extract", (
            "compute, 'none' stores none", ("components", "extended"), str,
            Choices("faceforge.core.masks:MASK_TYPES", extra=("none",)), action="append",
            group="plugins"),
-    Option("weights_dir", ("--weights-dir",),
-           "folder holding downloaded weights (s3fd, fan), looked in before "
-           "$FACEFORGE_WEIGHTS_DIR and the user cache; see `faceforge models fetch`",
-           None, str, metavar="FOLDER", group="plugins"),
+    weights_dir("folder holding downloaded weights (s3fd, fan), looked in before "
+                "$FACEFORGE_WEIGHTS_DIR and the user cache; see `faceforge models fetch`"),
     Option("normalization", ("-O", "--normalization", "-nm"),
            "lighting normalisation applied to the detector's input only", "none", str,
            Choices("faceforge.core.image:NORMALIZATIONS"), group="plugins"),

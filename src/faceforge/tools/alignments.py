@@ -2,6 +2,10 @@
 
 Smoothing has its own module (`faceforge.tools.smooth`). Every tool that changes a store works
 on a copy that replaces the file whole after a backup (`faceforge.tools.stores`).
+
+Why one file of about 650 lines: it holds the thirteen `tools alignments` commands, each a
+config and a short function (the CLI group, one module), sharing the store and face-folder
+helpers above them.
 """
 
 from __future__ import annotations

@@ -359,11 +359,25 @@ class AlignmentsStore:
         """
         json_path = Path(json_path)
         store_path = Path(store_path) if store_path is not None else json_path.with_suffix(".db")
-        meta, frames = read_json_export(json_path)
+        return cls.create(store_path, lambda: read_json_export(json_path), json_path)
+
+    @classmethod
+    def create(
+        cls,
+        store_path: str | os.PathLike[str],
+        read: Callable[[], tuple[dict[str, Any], Iterable[FrameRecord]]],
+        source: Path,
+    ) -> AlignmentsStore:
+        """A new store filled with what `read()` gives (meta, frames); returns it open
+        read-write. Refused when the path exists (before reading anything); the new file is
+        removed again if reading or filling fails, and a record of the wrong shape is a
+        FormatError naming `source`, the file it was read from."""
+        store_path = Path(store_path)
         if store_path.exists():
             raise OutputError(
                 f"{store_path} already exists", "remove it or choose another store path"
             )
+        meta, frames = read()
         store = cls.open(store_path, "a")
         try:
             store.update_meta(meta)
@@ -372,7 +386,7 @@ class AlignmentsStore:
             store.close()
             store_path.unlink(missing_ok=True)
             raise FormatError(
-                f"{json_path} has an invalid alignments entry: {exc}",
+                f"{source} has an invalid alignments entry: {exc}",
                 "re-export it, or fix the entry by hand",
             ) from exc
         except BaseException:
