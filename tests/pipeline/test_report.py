@@ -71,6 +71,7 @@ def _write_altered(source: Path, target: Path, alter) -> Path:
     return target
 
 
+@pytest.mark.slow
 def test_the_source_scored_against_itself_is_perfect(video_dir, tmp_path):
     out = tmp_path / "report"
     source = video_dir / "lp_d18.mp4"
@@ -95,6 +96,7 @@ def test_the_source_scored_against_itself_is_perfect(video_dir, tmp_path):
     assert (out / "contact_sheet.jpg").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_b_own_video_as_the_output_is_nearer_b(video_dir, tmp_path):
     result = report(_config(video_dir, video_dir / "lp_d19.mp4", tmp_path / "report"))
     identity = result.summary["identity"]
@@ -112,6 +114,7 @@ def reencoded(video_dir, tmp_path_factory) -> dict:
     return report(_config(video_dir, copy, folder / "report")).summary
 
 
+@pytest.mark.slow
 def test_a_blurred_output_is_less_sharp(video_dir, tmp_path, reencoded):
     blurred = _write_altered(video_dir / "lp_d18.mp4", tmp_path / "blurred.mp4",
                              lambda _, image: cv2.GaussianBlur(image, (0, 0), 2.5))
@@ -122,6 +125,7 @@ def test_a_blurred_output_is_less_sharp(video_dir, tmp_path, reencoded):
     assert summary["frames"]["paired"] == FRAMES
 
 
+@pytest.mark.slow
 def test_a_shaken_output_jitters(video_dir, tmp_path, reencoded):
     shifts = np.random.default_rng(0).integers(-6, 7, size=(CLIP_FRAMES, 2))
 
