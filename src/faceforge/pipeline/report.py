@@ -82,36 +82,30 @@ class ReportResult:
     summary: dict[str, Any] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
+        from faceforge.pipeline.report_html import fmt
+
         s = self.summary
-        identity, expression = s["identity"], s["expression"]
+        identity, expression, pose = s["identity"], s["expression"], s["pose"]
         out = [f"{s['frames']['paired']} of {s['frames']['sampled']} sampled frames measured; "
                f"report in {self.html}",
-               f"  identity: nearer B in {_pct(identity['nearer_b_share'])} of frames "
-               f"(distance to B {_num(identity['distance_to_b'])}, to A "
-               f"{_num(identity['distance_to_a'])})",
+               f"  identity: nearer B in {fmt(identity['nearer_b_share'], percent=True)} of "
+               f"frames (distance to B {fmt(identity['distance_to_b'])}, to A "
+               f"{fmt(identity['distance_to_a'])})",
                f"  expression: mouth opening correlation "
-               f"{_num(expression['mouth_opening_correlation'])}, eye opening "
-               f"{_num(expression['eye_opening_correlation'])}",
-               f"  pose: yaw/pitch/roll off by {_num(s['pose']['yaw_difference_deg'], 1)}/"
-               f"{_num(s['pose']['pitch_difference_deg'], 1)}/"
-               f"{_num(s['pose']['roll_difference_deg'], 1)} degrees",
-               f"  stability: jitter {_num(s['stability']['jitter_px'])} px, colour flicker "
-               f"{_num(s['stability']['colour_flicker_levels'])} levels",
-               f"  sharpness: {_num(s['sharpness']['ratio_median'])} of the source's",
-               f"  seam: {_num(s['seam']['ratio_median'])} of the source's edge energy"]
+               f"{fmt(expression['mouth_opening_correlation'])}, eye opening "
+               f"{fmt(expression['eye_opening_correlation'])}",
+               "  pose: yaw/pitch/roll off by " + "/".join(
+                   fmt(pose[f"{angle}_difference_deg"], 1) for angle in ("yaw", "pitch", "roll"))
+               + " degrees",
+               f"  stability: jitter {fmt(s['stability']['jitter_px'])} px, colour flicker "
+               f"{fmt(s['stability']['colour_flicker_levels'])} levels",
+               f"  sharpness: {fmt(s['sharpness']['ratio_median'])} of the source's",
+               f"  seam: {fmt(s['seam']['ratio_median'])} of the source's edge energy"]
         gallery = identity.get("gallery")
         if gallery:
             out.insert(2, f"  identity: B ranked first of {gallery['candidates']} in "
-                          f"{_pct(gallery['b_first_share'])} of frames")
+                          f"{fmt(gallery['b_first_share'], percent=True)} of frames")
         return out
-
-
-def _num(value: float | None, digits: int = 2) -> str:
-    return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None or not math.isfinite(value) else f"{100 * value:.0f}%"
 
 
 @dataclass

@@ -40,8 +40,10 @@ def _tick(value: float) -> str:
     return f"{value:.3g}"
 
 
-def line_plot(title: str, x: Sequence[int], series: Sequence[tuple[str, Sequence[float | None],
-                                                                     tuple[int, int, int]]],
+Series = tuple[str, Sequence[float | None], tuple[int, int, int]]  # label, values, RGB
+
+
+def line_plot(x: Sequence[int], series: Sequence[Series],
               reference: float | None = None) -> np.ndarray:
     """An RGB line plot of each series over `x` (frame numbers); None values break lines.
     `reference` draws a dashed horizontal line (the ideal or a threshold)."""
@@ -137,7 +139,8 @@ def _encode(image_rgb: np.ndarray, suffix: str) -> bytes:
     return data.tobytes()
 
 
-def _fmt(value: Any, digits: int = 2, percent: bool = False) -> str:
+def fmt(value: Any, digits: int = 2, percent: bool = False) -> str:
+    """A number for the page and the command line; n/a for none."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
     if percent:
@@ -150,42 +153,42 @@ def _rows(summary: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     identity, expression = summary["identity"], summary["expression"]
     pose, stability = summary["pose"], summary["stability"]
     rows = [
-        ("identity: nearer B than A", _fmt(identity["nearer_b_share"], percent=True), "100%",
+        ("identity: nearer B than A", fmt(identity["nearer_b_share"], percent=True), "100%",
          "share of frames whose output face's dlib descriptor is nearer B's faces than A's"),
-        ("identity: distance to B", _fmt(identity["distance_to_b"]),
+        ("identity: distance to B", fmt(identity["distance_to_b"]),
          f"< {identity['same_person_distance']}",
          "mean descriptor distance of the output face to the mean of B's faces (dlib's "
          f"same-person limit is {identity['same_person_distance']})"),
-        ("identity: distance to A", _fmt(identity["distance_to_a"]),
+        ("identity: distance to A", fmt(identity["distance_to_a"]),
          f"> {identity['same_person_distance']}",
          f"the same to A's faces ({summary['faces_a']})"),
     ]
     gallery = identity.get("gallery")
     if gallery:
-        rows.append(("identity: B ranked first", _fmt(gallery["b_first_share"], percent=True),
+        rows.append(("identity: B ranked first", fmt(gallery["b_first_share"], percent=True),
                      "100%", f"share of frames where B is the nearest of "
                      f"{gallery['candidates']} people (B, A and the gallery); mean rank "
-                     f"{_fmt(gallery['b_mean_rank'])}"))
+                     f"{fmt(gallery['b_mean_rank'])}"))
     rows += [
-        ("expression: mouth opening", _fmt(expression["mouth_opening_correlation"]), "1",
+        ("expression: mouth opening", fmt(expression["mouth_opening_correlation"]), "1",
          "correlation over frames of the inner-lip gap (÷ face size), source vs output"),
-        ("expression: eye opening", _fmt(expression["eye_opening_correlation"]), "1",
+        ("expression: eye opening", fmt(expression["eye_opening_correlation"]), "1",
          "correlation over frames of the eyelid gap (÷ face size), source vs output"),
-        ("pose: yaw / pitch / roll off", " / ".join(_fmt(pose[f"{a}_difference_deg"], 1)
+        ("pose: yaw / pitch / roll off", " / ".join(fmt(pose[f"{a}_difference_deg"], 1)
                                                     for a in ("yaw", "pitch", "roll")),
          "0 / 0 / 0", "mean absolute difference of head angles, degrees"),
-        ("stability: jitter", f"{_fmt(stability['jitter_px'])} px "
-         f"({_fmt(stability['jitter_face_share'], percent=True)} of face)", "0",
+        ("stability: jitter", f"{fmt(stability['jitter_px'])} px "
+         f"({fmt(stability['jitter_face_share'], percent=True)} of face)", "0",
          "mean frame-to-frame change of (output − source) landmark positions: shake the "
          "swap adds"),
-        ("stability: landmark motion", f"{_fmt(stability['landmark_motion_output_px'])} vs "
-         f"{_fmt(stability['landmark_motion_source_px'])} px", "equal",
+        ("stability: landmark motion", f"{fmt(stability['landmark_motion_output_px'])} vs "
+         f"{fmt(stability['landmark_motion_source_px'])} px", "equal",
          "mean frame-to-frame landmark motion of the output vs the source"),
-        ("stability: colour flicker", _fmt(stability["colour_flicker_levels"]), "0",
+        ("stability: colour flicker", fmt(stability["colour_flicker_levels"]), "0",
          "mean frame-to-frame change of (output − source) mean face colour, 0-255 levels"),
-        ("sharpness", _fmt(summary["sharpness"]["ratio_median"]), "1",
+        ("sharpness", fmt(summary["sharpness"]["ratio_median"]), "1",
          "median over frames of " + summary["sharpness"]["measure"]),
-        ("seam", _fmt(summary["seam"]["ratio_median"]), "1",
+        ("seam", fmt(summary["seam"]["ratio_median"]), "1",
          "median over frames of " + summary["seam"]["measure"]),
     ]
     return rows
@@ -204,41 +207,41 @@ def plots(scores: Sequence[FrameScore]) -> dict[str, tuple[str, np.ndarray]]:
 
     return {
         "identity": ("descriptor distance of the output face to B and to A (dashed: dlib's "
-                     "same-person limit)", line_plot("identity", x, [
+                     "same-person limit)", line_plot(x, [
                          ("to B", [s.distance_to_b for s in scores], OUTPUT_COLOUR),
                          ("to A", [s.distance_to_a for s in scores], SOURCE_COLOUR)], 0.6)),
-        "mouth": ("mouth opening (inner-lip gap ÷ face size)", line_plot("mouth", x, [
+        "mouth": ("mouth opening (inner-lip gap ÷ face size)", line_plot(x, [
             ("source", [s.mouth_source for s in scores], SOURCE_COLOUR),
             ("output", [s.mouth_output for s in scores], OUTPUT_COLOUR)])),
-        "eyes": ("eye opening (eyelid gap ÷ face size)", line_plot("eyes", x, [
+        "eyes": ("eye opening (eyelid gap ÷ face size)", line_plot(x, [
             ("source", [s.eyes_source for s in scores], SOURCE_COLOUR),
             ("output", [s.eyes_output for s in scores], OUTPUT_COLOUR)])),
-        "pose": ("head yaw, degrees (pitch and roll in report.json)", line_plot("pose", x, [
+        "pose": ("head yaw, degrees (pitch and roll in report.json)", line_plot(x, [
             ("source yaw", pose_of("source", 0), SOURCE_COLOUR),
             ("output yaw", pose_of("output", 0), OUTPUT_COLOUR)])),
         "stability": ("jitter (px) and colour flicker (levels) from one sampled frame to the "
-                      "next", line_plot("stability", x, [
+                      "next", line_plot(x, [
                           ("jitter px", [s.jitter_px for s in scores], OUTPUT_COLOUR),
                           ("flicker", [s.flicker_levels for s in scores], OTHER_COLOURS[0])],
                           0.0)),
         "sharpness": ("sharpness of the output face ÷ the source's (dashed: equal)",
-                      line_plot("sharpness", x, [
+                      line_plot(x, [
                           ("ratio", [s.sharpness_ratio for s in scores], OUTPUT_COLOUR)],
                           1.0)),
         "seam": ("edge energy along the blend mask's border, output ÷ source (dashed: equal)",
-                 line_plot("seam", x, [
+                 line_plot(x, [
                      ("ratio", [s.seam_ratio for s in scores], OUTPUT_COLOUR)], 1.0)),
     }
 
 
 def _labels() -> dict[str, Any]:
     return {
-        "identity": lambda s: f"to B {_fmt(s.distance_to_b)} A {_fmt(s.distance_to_a)}",
-        "expression": lambda s: f"mouth {_fmt(s.mouth_source, 3)} > {_fmt(s.mouth_output, 3)}",
-        "pose": lambda s: f"off {_fmt(s.pose_error_deg, 1)} deg",
-        "stability": lambda s: f"jitter {_fmt(s.jitter_px, 1)} px",
-        "sharpness": lambda s: f"sharpness x{_fmt(s.sharpness_ratio)}",
-        "seam": lambda s: f"seam x{_fmt(s.seam_ratio)}",
+        "identity": lambda s: f"to B {fmt(s.distance_to_b)} A {fmt(s.distance_to_a)}",
+        "expression": lambda s: f"mouth {fmt(s.mouth_source, 3)} > {fmt(s.mouth_output, 3)}",
+        "pose": lambda s: f"off {fmt(s.pose_error_deg, 1)} deg",
+        "stability": lambda s: f"jitter {fmt(s.jitter_px, 1)} px",
+        "sharpness": lambda s: f"sharpness x{fmt(s.sharpness_ratio)}",
+        "seam": lambda s: f"seam x{fmt(s.seam_ratio)}",
     }
 
 
@@ -269,7 +272,7 @@ def write_report(output: Path, summary: dict[str, Any], scores: Sequence[FrameSc
     facts = (f"{frames['paired']} of {frames['sampled']} sampled frames measured (every "
              f"{summary['every_nth_frame']} frame{'s' if summary['every_nth_frame'] > 1 else ''}"
              f"; a face in {frames['with_source_face']} source frames; face size about "
-             f"{_fmt(frames['face_size_px'], 0)} px). B's faces: {summary['faces_b']}; A's "
+             f"{fmt(frames['face_size_px'], 0)} px). B's faces: {summary['faces_b']}; A's "
              f"faces: {summary['faces_a']}.")
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
