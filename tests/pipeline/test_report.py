@@ -89,6 +89,7 @@ def test_the_source_scored_against_itself_is_perfect(video_dir, tmp_path):
     assert summary["expression"]["mouth_opening_correlation"] == pytest.approx(1.0)
     assert summary["expression"]["eye_opening_correlation"] == pytest.approx(1.0)
     assert summary["pose"]["yaw_difference_deg"] == pytest.approx(0.0, abs=1e-6)
+    assert summary["pose"]["pitch_varying_deg"] == pytest.approx(0.0, abs=1e-6)
     page = (out / "report.html").read_text()
     assert "http://" not in page and "https://" not in page  # self-contained
     assert page.count("data:image/") == 8  # the contact sheet and seven plots

@@ -96,7 +96,9 @@ class ReportResult:
                f"{fmt(expression['eye_opening_correlation'])}",
                "  pose: yaw/pitch/roll off by " + "/".join(
                    fmt(pose[f"{angle}_difference_deg"], 1) for angle in ("yaw", "pitch", "roll"))
-               + " degrees",
+               + " degrees (" + "/".join(
+                   fmt(pose[f"{angle}_varying_deg"], 1) for angle in ("yaw", "pitch", "roll"))
+               + " without their steady offsets)",
                f"  stability: jitter {fmt(s['stability']['jitter_px'])} px, colour flicker "
                f"{fmt(s['stability']['colour_flicker_levels'])} levels",
                f"  sharpness: {fmt(s['sharpness']['ratio_median'])} of the source's",
@@ -145,12 +147,12 @@ class FrameScore:
         return _ratio(self.seam_output, self.seam_source)
 
     @property
-    def pose_error_deg(self) -> float | None:
+    def pose_difference_deg(self) -> tuple[float, float, float] | None:
+        """Output minus source yaw, pitch and roll (NaN where a pose was not found)."""
         if self.pose_source is None or self.pose_output is None:
             return None
-        errors = [abs(_angle(o - s)) for s, o in zip(self.pose_source, self.pose_output,
-                                                      strict=True)]
-        return float(np.nanmax(errors)) if not all(map(math.isnan, errors)) else None
+        return tuple(_angle(o - s) for s, o in zip(self.pose_source, self.pose_output,
+                                                    strict=True))  # type: ignore[return-value]
 
 
 def _ratio(top: float | None, bottom: float | None) -> float | None:
@@ -406,10 +408,16 @@ def summarise(scores: list[FrameScore], gallery_size: int) -> dict[str, Any]:
     mouth_o = [s.mouth_output for s in paired]
     eyes_s = [s.eyes_source for s in paired]
     eyes_o = [s.eyes_output for s in paired]
-    pose = {}
+    pose: dict[str, float | None] = {}
     for k, name in enumerate(("yaw", "pitch", "roll")):
-        pose[f"{name}_difference_deg"] = _mean(
-            [abs(_angle(s.pose_output[k] - s.pose_source[k])) for s in paired])
+        differences = [d for s in paired
+                       if math.isfinite(d := _angle(s.pose_output[k] - s.pose_source[k]))]
+        offset = _median(differences)
+        pose[f"{name}_difference_deg"] = _mean([abs(d) for d in differences])
+        # The generic 3-D face fits two people's landmarks with different tilts: a steady
+        # offset is partly the measure's; what varies from frame to frame is the swap's.
+        pose[f"{name}_offset_deg"] = offset
+        pose[f"{name}_varying_deg"] = _mean([abs(d - offset) for d in differences])
     motion_source = _track_motion(scores, "source")
     motion_output = _track_motion(scores, "output")
     jitter = _mean([s.jitter_px for s in paired])
@@ -443,7 +451,7 @@ def summarise(scores: list[FrameScore], gallery_size: int) -> dict[str, Any]:
     }
 
 
-def badness(score: FrameScore, measure: str, offsets: dict[str, float]) -> float | None:
+def badness(score: FrameScore, measure: str, offsets: dict[str, Any]) -> float | None:
     """How bad a frame is for one measure (higher is worse), for the worst-first sheet."""
     if measure == "identity":
         if score.distance_to_b is None:
@@ -455,7 +463,11 @@ def badness(score: FrameScore, measure: str, offsets: dict[str, float]) -> float
         return (abs(score.mouth_output - score.mouth_source - offsets["mouth"])
                 + abs(score.eyes_output - score.eyes_source - offsets["eyes"]))
     if measure == "pose":
-        return score.pose_error_deg
+        if score.pose_difference_deg is None:
+            return None
+        varying = [abs(d - o) for d, o in zip(score.pose_difference_deg, offsets["pose"],
+                                              strict=True) if math.isfinite(d - o)]
+        return max(varying) if varying else None
     if measure == "stability":
         return score.jitter_px
     if measure == "sharpness":
@@ -469,7 +481,9 @@ def worst_frames(scores: list[FrameScore], count: int) -> dict[str, list[int]]:
     """Per measure, the indices (into `scores`) of its `count` worst frames."""
     paired = [s for s in scores if s.found_output]
     offsets = {"mouth": _median([s.mouth_output - s.mouth_source for s in paired]) or 0.0,
-               "eyes": _median([s.eyes_output - s.eyes_source for s in paired]) or 0.0}
+               "eyes": _median([s.eyes_output - s.eyes_source for s in paired]) or 0.0,
+               "pose": [_median([s.pose_difference_deg[k] for s in paired]) or 0.0
+                        for k in range(3)]}
     out = {}
     for measure in MEASURES:
         rated = [(value, k) for k, s in enumerate(scores)

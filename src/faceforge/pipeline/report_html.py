@@ -176,7 +176,13 @@ def _rows(summary: dict[str, Any]) -> list[tuple[str, str, str, str]]:
          "correlation over frames of the eyelid gap (÷ face size), source vs output"),
         ("pose: yaw / pitch / roll off", " / ".join(fmt(pose[f"{a}_difference_deg"], 1)
                                                     for a in ("yaw", "pitch", "roll")),
-         "0 / 0 / 0", "mean absolute difference of head angles, degrees"),
+         "0 / 0 / 0", "mean absolute difference of head angles, source vs output, degrees"),
+        ("pose: varying part", " / ".join(fmt(pose[f"{a}_varying_deg"], 1)
+                                          for a in ("yaw", "pitch", "roll")),
+         "0 / 0 / 0", "the same after taking out each angle's steady offset (median "
+         "difference: " + " / ".join(fmt(pose[f"{a}_offset_deg"], 1)
+                                     for a in ("yaw", "pitch", "roll")) + "), which is partly "
+         "the pose measure's own: its generic 3-D face fits two people with different tilts"),
         ("stability: jitter", f"{fmt(stability['jitter_px'])} px "
          f"({fmt(stability['jitter_face_share'], percent=True)} of face)", "0",
          "mean frame-to-frame change of (output − source) landmark positions: shake the "
@@ -238,7 +244,8 @@ def _labels() -> dict[str, Any]:
     return {
         "identity": lambda s: f"to B {fmt(s.distance_to_b)} A {fmt(s.distance_to_a)}",
         "expression": lambda s: f"mouth {fmt(s.mouth_source, 3)} > {fmt(s.mouth_output, 3)}",
-        "pose": lambda s: f"off {fmt(s.pose_error_deg, 1)} deg",
+        "pose": lambda s: "yaw/pitch/roll " + "/".join(f"{d:+.0f}"
+                                                       for d in s.pose_difference_deg),
         "stability": lambda s: f"jitter {fmt(s.jitter_px, 1)} px",
         "sharpness": lambda s: f"sharpness x{fmt(s.sharpness_ratio)}",
         "seam": lambda s: f"seam x{fmt(s.seam_ratio)}",
