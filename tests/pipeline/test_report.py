@@ -98,12 +98,19 @@ def test_the_source_scored_against_itself_is_perfect(video_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_b_own_video_as_the_output_is_nearer_b(video_dir, tmp_path):
-    result = report(_config(video_dir, video_dir / "lp_d19.mp4", tmp_path / "report"))
+def test_b_own_video_as_the_output_is_nearer_b_and_picked_out_of_a_gallery(data_dir,
+                                                                          video_dir, tmp_path):
+    config = _config(video_dir, video_dir / "lp_d19.mp4", tmp_path / "report")
+    config.gallery = data_dir / "photos" / "knn_examples" / "train"  # five other people
+    result = report(config)
     identity = result.summary["identity"]
     assert result.summary["frames"]["paired"] >= FRAMES - 1
     assert identity["nearer_b_share"] == 1.0
     assert identity["distance_to_b"] < 0.4 < identity["distance_to_a"]
+    assert identity["gallery"]["candidates"] == 7  # B, A and the five
+    assert identity["gallery"]["b_first_share"] == 1.0
+    assert result.summary["gallery"] == ["alex_lacamoire", "biden", "kit_harington", "obama",
+                                         "rose_leslie"]
 
 
 @pytest.fixture(scope="module")
