@@ -156,6 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
         "model, and write a finished video with the source's audio (or image frames).",
         epilog="Faceswap's spellings work too, e.g. -al ALIGNMENTS -osc 100 -j 0. No separate "
         "ffmpeg step is needed: the ffmpeg writer produces the finished file.")
+    _add_command(
+        commands, "report", _run_tool,
+        help="measure a converted video against its source: identity, expression, pose, "
+        "stability, sharpness, seam",
+        description="Score a converted video frame by frame against the video it was made "
+        "from, and write report.html (numbers, plots over time, the worst frames side by "
+        "side) and report.json with the same numbers.",
+        epilog="e.g. faceforge report out/a_converted.mp4 -s a.mp4 -m model -o report")
     _add_tools(commands)
     _add_models(commands)
     _add_command(

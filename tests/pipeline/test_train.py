@@ -43,7 +43,12 @@ def test_train_saves_state_weights_logs_and_preview(faces, tmp_path):
     assert [s["iteration"] for s in steps] == [1, 2, 3, 4]
     assert any("identity/a2b_to_b" in line for line in lines)
     events = read_scalars(next((model / "logs").glob("events.out.tfevents.*")))
-    assert {tag for _, tag, _ in events} >= {"loss/a", "loss/b", "identity/a2b_to_b"}
+    assert {tag for _, tag, _ in events} >= {"loss/a", "loss/b", "identity/a2b_to_b",
+                                              "quality/a2b_mouth_correlation",
+                                              "quality/a2b_sharpness_ratio"}
+    scores = [line for line in lines if "quality/a2b_sharpness_ratio" in line]
+    assert [s["iteration"] for s in scores] == [2, 4] and "identity/a2b_to_b" in scores[-1]
+    assert all(s["quality/a2b_sharpness_ratio"] > 0 for s in scores)
     assert (model / "preview.png").stat().st_size > 1000
     assert (model / "backups" / "state.json").exists()
     assert read_state(model / "snapshots" / "000000004").iterations == 4

@@ -192,3 +192,36 @@ def test_identity_match_scores_swaps_with_any_describer(tmp_path):
     assert values["identity/a2b_nearer_b"] == 0.0 and values["identity/a2b_to_a"] == 0.0
     assert run.state.loss["identity"] == values
     assert isinstance(events[-1], Metrics)
+
+
+def test_swap_quality_follows_the_swaps_expression_and_sharpness(tmp_path):
+    import numpy as np
+
+    from faceforge.core import geometry
+    from faceforge.training.swap_quality import SwapQuality
+
+    class Landmarker:  # the brighter the face, the wider its mouth opens
+        def landmarks(self, image, detections):
+            points = np.zeros((68, 2))
+            points[17:] = geometry.mean_face() * 150 + 50
+            points[[65, 66, 67]] += [0, 40 * image.mean() / 255]
+            return [points]
+
+    faces = face_set("a", count=8)
+    faces.images[:, :, ::2, ::2] //= 2  # some fine detail for the sharpness to lose
+    swap_quality = SwapQuality(faces.images, faces.landmarks, landmarker=Landmarker())
+    run, events = training_run(tmp_path, iteration=5)
+    swap_quality.on_save(run)  # the fake swapper gives the A faces back: all is kept
+    values = run.metrics[5]
+    assert values["quality/a2b_mouth_correlation"] == pytest.approx(1.0)
+    assert values["quality/a2b_sharpness_ratio"] == pytest.approx(1.0)
+    assert values["quality/a2b_eye_correlation"] == 0.0  # the eyes never move: no correlation
+    assert isinstance(events[-1], Metrics) and run.state.loss["quality"] == values
+
+    def blurring(faces_uint8, side):
+        smooth = torch.nn.functional.avg_pool2d(faces_uint8.float() / 255, 3, 1, 1)
+        return smooth.flip(0)  # and every face gets another face's expression
+    run.swapper, run.iteration = blurring, 6
+    swap_quality.on_save(run)
+    assert run.metrics[6]["quality/a2b_sharpness_ratio"] < 0.5
+    assert run.metrics[6]["quality/a2b_mouth_correlation"] < 0.5

@@ -48,9 +48,11 @@ def build_train_views(page: Page) -> None:
                 session = gr.Dropdown(label="session", choices=["all"], value="all")
             graph = gr.LinePlot(x="iteration", y="loss", color="series", height=300,
                                 label="loss", elem_id="train-graph")
-            identity = gr.LinePlot(x="iteration", y="distance", color="series", height=220,
-                                   label="identity match (dlib distance of A→B swaps; lower "
-                                         "is nearer)", elem_id="train-identity")
+            identity = gr.LinePlot(x="iteration", y="score", color="series", height=220,
+                                   label="at each save: dlib distance of A→B swaps to B "
+                                         "and A (lower is nearer), mouth kept (correlation) "
+                                         "and sharpness (÷ A's; higher is better)",
+                                   elem_id="train-identity")
         with gr.Tab("Analysis", elem_id="train-analysis-tab"):
             table = gr.Dataframe(headers=views.SESSION_HEADERS, interactive=False,
                                  elem_id="train-analysis")
@@ -101,7 +103,7 @@ def build_train_views(page: Page) -> None:
         identity = views.identity_rows(model)
         return (page.fresh(request, "t-progress", views.progress_text(events)),
                 picture(model, with_masks, False, request), graph,
-                page.fresh(request, "t-identity", _frame(identity, "distance"),
+                page.fresh(request, "t-identity", _frame(identity, "score"),
                            key=(job.id, len(identity))),
                 rows if page.due(request, "t-table", rows, job.id, GRAPH_EVERY_S)
                 else gr.skip(),

@@ -172,16 +172,22 @@ def graph_rows(history: list[tuple[int, float, float]], smoothing: float, last_n
     return rows
 
 
+# The scores at each save, as the Graph names them.
+SCORE_SERIES = (("identity/a2b_to_b", "A→B to B"), ("identity/a2b_to_a", "A→B to A"),
+                ("quality/a2b_mouth_correlation", "mouth kept"),
+                ("quality/a2b_sharpness_ratio", "sharpness"))
+
+
 def identity_rows(model_dir: Path) -> list[dict]:
-    """The identity match at each save: distance of A→B swaps to B and to A."""
+    """The scores at each save: distance of A→B swaps to B and to A, and how well they keep
+    A's mouth opening (correlation) and how sharp they are (ratio to A's faces)."""
     _, scores = read_loss_log(model_dir)
     rows = []
     for record in scores:
-        for key, name in (("identity/a2b_to_b", "A→B to B"), ("identity/a2b_to_a",
-                                                               "A→B to A")):
+        for key, name in SCORE_SERIES:
             if key in record:
                 rows.append({"iteration": float(record["iteration"]),
-                             "distance": float(record[key]), "series": name})
+                             "score": float(record[key]), "series": name})
     return rows
 
 

@@ -52,6 +52,8 @@ _JOBS = (
             "faceforge.training.loop:train"),
     JobKind("convert", "faceforge.pipeline.convert:ConvertConfig",
             "faceforge.pipeline.convert:convert"),
+    JobKind("report", "faceforge.pipeline.report:ReportConfig",
+            "faceforge.pipeline.report:report"),
 )
 
 

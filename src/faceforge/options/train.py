@@ -80,6 +80,8 @@ TRAIN_OPTIONS = OptionSet("train", (
            "(default: <model>/timelapse)", metavar="FOLDER", group="saving"),
     Option("no_identity", ("--no-identity",), "skip the identity-match score (dlib face "
            "descriptors of A→B swaps) at each save", action="store_true", group="saving"),
+    Option("no_quality", ("--no-quality",), "skip the expression and sharpness curves (dlib "
+           "landmarks of A→B swaps) at each save", action="store_true", group="saving"),
     *COMPUTE_OPTIONS,
     *LOG_OPTIONS,
 ))

@@ -55,6 +55,7 @@ class TrainConfig:
     timelapse_input_b: Path | None
     timelapse_output: Path | None
     no_identity: bool
+    no_quality: bool
     precision: str
     cpu_kernels: str
     device: str | None = None  # None: cuda if available, else cpu

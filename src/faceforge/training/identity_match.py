@@ -65,6 +65,6 @@ class IdentityMatch(Callback):
         values = {"identity/a2b_to_b": float(to_b.mean()),
                   "identity/a2b_to_a": float(to_a.mean()),
                   "identity/a2b_nearer_b": float((to_b < to_a).mean())}
-        run.metrics[run.iteration] = values
+        run.metrics.setdefault(run.iteration, {}).update(values)
         run.state.loss["identity"] = values
         run.emit(Metrics(run.iteration, values))

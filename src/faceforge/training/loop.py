@@ -3,7 +3,8 @@
 Read `train()` top to bottom: place the run, build or resume the model (once), load both face
 sets into memory, choose how the maths runs, then one short loop of step → callbacks, saving
 every `save_interval` iterations. Saving, backups, snapshots, previews, logs, the identity
-match and the NaN guard are callbacks (callbacks.py); what they share is the `TrainingRun`.
+match, the swap quality (expression, sharpness) and the NaN guard are callbacks
+(callbacks.py); what they share is the `TrainingRun`.
 """
 
 from __future__ import annotations
@@ -271,5 +272,9 @@ def _callbacks(config: TrainConfig, set_a: FaceSet, set_b: FaceSet, is_main: boo
 
         callbacks.append(IdentityMatch(set_a.images, set_a.landmarks, set_b.images,
                                        set_b.landmarks))
+    if not config.no_quality:
+        from faceforge.training.swap_quality import SwapQuality
+
+        callbacks.append(SwapQuality(set_a.images, set_a.landmarks))
     callbacks += [LossLog(config.model_dir), Checkpointer(optimizer, rng)]
     return callbacks
