@@ -108,13 +108,43 @@ def load_weights(folder: Path, state: ModelState) -> dict[str, torch.Tensor]:
                          "restore the model folder from its backups/ folder") from None
 
 
-def build_saved_model(folder: Path, state: ModelState) -> FaceSwapModel:
-    """Rebuild the model a folder's state describes and load its weights."""
+def _saved_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Tensor name -> shape from a safetensors file's header, without reading the tensors."""
+    from safetensors import safe_open
+
     try:
-        model = build_model(state.trainer, state.model_config)
-    except (TypeError, ValueError, UsageError) as exc:
+        with safe_open(str(path), framework="pt") as handle:
+            return {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
+    except (OSError, SafetensorError, ValueError) as exc:
+        raise ModelError(f"model weights {path} are missing or corrupt ({exc})",
+                         "restore the model folder from its backups/ folder") from None
+
+
+def build_saved_model(folder: Path, state: ModelState) -> FaceSwapModel:
+    """Rebuild the model a folder's state describes and load its weights.
+
+    The model is first built without memory (on torch's "meta" device) and its tensor
+    shapes compared with the weights file's header, so a damaged or forged state cannot make
+    it allocate more than the weights it names.
+    """
+    try:
+        with torch.device("meta"):
+            skeleton = build_model(state.trainer, state.model_config)
+    except UsageError as exc:
+        raise ModelError(f"model folder {folder} has a damaged `{state.trainer}` config "
+                         f"({exc.message})", "restore it from the folder's backups/") from None
+    except (TypeError, ValueError) as exc:
         raise ModelError(f"model folder {folder} has a `{state.trainer}` config this faceforge "
                          f"cannot build ({exc})", "upgrade faceforge") from None
+    expected = {key: tuple(value.shape) for key, value in skeleton.state_dict().items()}
+    saved = _saved_shapes(Path(folder) / state.files.get("weights", ""))
+    if saved != expected:
+        different = sorted(set(saved) ^ set(expected)) or sorted(
+            key for key in expected if saved[key] != expected[key])
+        raise ModelError(f"weights in {folder} do not match the `{state.trainer}` config "
+                         f"(first difference: {different[0]})",
+                         "restore the folder from backups/") from None
+    model = build_model(state.trainer, state.model_config)
     weights = load_weights(folder, state)
     try:
         model.load_state_dict(weights)

@@ -22,11 +22,13 @@ import numpy as np
 from faceforge.errors import FormatError, InputError, OutputError
 from faceforge.formats.alignments.json_io import read_json_export, write_json_export
 from faceforge.formats.alignments.records import (
+    DamagedRecord,
     FrameRecord,
     decode_mask,
     encode_mask,
     face_from_row,
     face_row,
+    frame_from_row,
 )
 from faceforge.formats.alignments.schema import (
     Transaction,
@@ -34,6 +36,7 @@ from faceforge.formats.alignments.schema import (
     database_error,
     prepare,
 )
+from faceforge.formats.json_text import JsonProblem, parse_json
 
 OpenMode = Literal["r", "r+", "a"]
 """``r`` read-only, ``r+`` read-write of an existing file, ``a`` create-or-open."""
@@ -149,13 +152,22 @@ class AlignmentsStore:
         rows = self._read(
             lambda c: c.execute("SELECT key, value FROM meta ORDER BY key").fetchall()
         )
-        return {key: json.loads(value) for key, value in rows}
+        return {key: self._meta_value(key, value) for key, value in rows}
 
     def get_meta(self, key: str, default: Any = None) -> Any:
         row = self._read(
             lambda c: c.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         )
-        return default if row is None else json.loads(row[0])
+        return default if row is None else self._meta_value(key, row[0])
+
+    def _meta_value(self, key: str, text: Any) -> Any:
+        try:
+            return parse_json(text if isinstance(text, (str, bytes)) else b"")
+        except JsonProblem as exc:
+            raise FormatError(
+                f"{self._path} is damaged: its metadata {key!r} is unreadable ({exc})",
+                "restore it from a backup or re-run `faceforge extract`",
+            ) from None
 
     def set_meta(self, key: str, value: Any) -> None:
         """Store a JSON-serialisable value (tool version, source, fps, plugins, run status...)."""
@@ -329,12 +341,11 @@ class AlignmentsStore:
             masks: dict[tuple[int, int], dict[str, np.ndarray]] = {}
             for frame_idx, face_index, name, png in mask_rows:
                 masks.setdefault((frame_idx, face_index), {})[name] = _stored_mask(png)
-            frames = {
-                idx: FrameRecord(idx, name, width, height, timestamp_s)
-                for idx, name, width, height, timestamp_s in frame_rows
-            }
+            frames = {row[0]: frame_from_row(row) for row in frame_rows}
             for row in face_rows:
                 frame_idx, face_index = row[:2]
+                if frame_idx not in frames:
+                    raise DamagedRecord(f"a face refers to frame {frame_idx!r}, which is absent")
                 faces = frames[frame_idx].faces
                 faces.append(face_from_row(row, masks.get((frame_idx, face_index), {})))
             return list(frames.values())
@@ -419,6 +430,11 @@ class AlignmentsStore:
                 return body(conn)
             except sqlite3.DatabaseError as exc:
                 raise database_error(self._path, exc) from exc
+            except DamagedRecord as exc:
+                raise FormatError(
+                    f"{self._path} is damaged: {exc}",
+                    "restore it from a backup or re-run `faceforge extract`",
+                ) from None
 
     def _write(self, body: Callable[[sqlite3.Connection], _T]) -> _T:
         with self._lock:
