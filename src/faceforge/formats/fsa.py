@@ -31,7 +31,12 @@ import numpy as np
 from faceforge.core import geometry
 from faceforge.errors import FormatError, OutputError
 from faceforge.formats.alignments.records import LANDMARK_COUNT, FaceRecord, FrameRecord
-from faceforge.io.files import atomic_write, read_bytes
+from faceforge.io.files import (
+    atomic_output,
+    atomic_write,
+    read_bytes,
+    remove_stale_temporaries,
+)
 
 log = logging.getLogger(__name__)
 
@@ -710,15 +715,12 @@ def fsa_to_store(
     if store_path.exists():
         raise OutputError(f"{store_path} already exists", "remove it or choose another path")
     meta, frames = read_fsa_frames(fsa_path, source)
-    store = AlignmentsStore.open(store_path, "a")
-    try:
-        store.update_meta({**meta, "imported_from": str(Path(fsa_path).resolve())})
-        store.add_frames(frames)
-    except BaseException:
-        store.close()
-        store_path.unlink(missing_ok=True)
-        raise
-    store.close()
+    remove_stale_temporaries(store_path.parent)
+    # Built under a temporary name: a killed import leaves no half store under the real one.
+    with atomic_output(store_path) as temp:
+        with AlignmentsStore.open(temp, "a") as store:
+            store.update_meta({**meta, "imported_from": str(Path(fsa_path).resolve())})
+            store.add_frames(frames)
     return store_path
 
 

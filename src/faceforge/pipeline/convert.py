@@ -30,7 +30,7 @@ from faceforge.formats.alignments import FaceRecord, default_alignments_path
 from faceforge.formats.fsa import read_alignments
 from faceforge.io import Frame, FrameSource, open_source, source_fingerprint
 from faceforge.io.background import background_frames
-from faceforge.io.files import ensure_writable_dir
+from faceforge.io.files import ensure_writable_dir, remove_stale_temporaries
 from faceforge.io.source import SourceInfo
 from faceforge.options import CONVERT_OPTIONS, EXTRACT_OPTIONS, option_defaults
 from faceforge.plugins.writer import Writer
@@ -403,6 +403,7 @@ def convert(config: ConvertConfig, on_event: EventSink | None = None,
         _check_frame_ranges(config, info)
         faces_for = face_lookup(config, source)
         output = ensure_writable_dir(config.output)
+        remove_stale_temporaries(output)  # frames or patches a killed run was writing
         writer_name = config.writer or ("ffmpeg" if info.kind == "video" else "opencv")
         writer_info = _writer_info(config, info)
         writer = open_writer(writer_name, writer_info, output, _writer_options(config,

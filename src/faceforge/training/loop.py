@@ -116,7 +116,9 @@ def train(config: TrainConfig, on_event: EventSink | None = None,
     place = distributed.setup(config.distributed, config.device)
     if place.is_main:
         ensure_writable_dir(config.model_dir)
-        for folder in (config.model_dir, config.model_dir / "backups"):
+        snapshots = config.model_dir / "snapshots"
+        for folder in (config.model_dir, config.model_dir / "backups",
+                       *(sorted(snapshots.iterdir()) if snapshots.is_dir() else [])):
             remove_stale_temporaries(folder)
     seed = config.seed or int(time.time())
     with torch.random.fork_rng(devices=[]):

@@ -37,6 +37,7 @@ from faceforge.formats.alignments.schema import (
     prepare,
 )
 from faceforge.formats.json_text import JsonProblem, parse_json
+from faceforge.io.files import atomic_output, remove_stale_temporaries
 
 OpenMode = Literal["r", "r+", "a"]
 """``r`` read-only, ``r+`` read-write of an existing file, ``a`` create-or-open."""
@@ -92,6 +93,10 @@ class AlignmentsStore:
             check_sqlite_header(path)
         if mode != "r":
             _check_writable(path, exists)
+            if exists:
+                # Refuse a damaged or foreign file before anything writes to it (switching to
+                # WAL alone rewrites its header).
+                _validate_read_only(path)
 
         connection = _connect(path, mode)
         try:
@@ -375,22 +380,19 @@ class AlignmentsStore:
             raise OutputError(
                 f"{store_path} already exists", "remove it or choose another store path"
             )
-        store = cls.open(store_path, "a")
-        try:
-            store.update_meta(meta)
-            store.add_frames(frames)
-        except ValueError as exc:  # a record of the wrong shape
-            store.close()
-            store_path.unlink(missing_ok=True)
-            raise FormatError(
-                f"{json_path} has an invalid alignments entry: {exc}",
-                "re-export it, or fix the entry by hand",
-            ) from exc
-        except BaseException:
-            store.close()
-            store_path.unlink(missing_ok=True)
-            raise
-        return store
+        remove_stale_temporaries(store_path.parent)
+        # Built under a temporary name: a killed import leaves no half store under the real one.
+        with atomic_output(store_path) as temp:
+            with cls.open(temp, "a") as store:
+                try:
+                    store.update_meta(meta)
+                    store.add_frames(frames)
+                except ValueError as exc:  # a record of the wrong shape
+                    raise FormatError(
+                        f"{json_path} has an invalid alignments entry: {exc}",
+                        "re-export it, or fix the entry by hand",
+                    ) from exc
+        return cls.open(store_path, "r+")
 
     # -- Faceswap .fsa --------------------------------------------------------------------
 
@@ -471,6 +473,53 @@ def _connect(path: Path, mode: OpenMode) -> sqlite3.Connection:
             raise InputError(f"cannot open {path}: {exc}", "check the file's permissions") from exc
         raise OutputError(f"cannot open {path} for writing: {exc}", _ALIGNMENTS_HINT) from exc
     return conn
+
+
+#: Every column of every table, as this schema reads them.
+_COLUMNS = {
+    "meta": "key, value",
+    "frames": "idx, name, width, height, timestamp_s",
+    "faces": "frame_idx, face_index, left, top, right, bottom, score, landmarks, matrix, "
+             "detector, landmarker, identity, thumbnail",
+    "masks": "frame_idx, face_index, name, png",
+}
+
+
+def _validate_read_only(path: Path) -> None:
+    """Check, through a read-only connection, that the existing file `path` is an alignments
+    store that is whole: SQLite's own check, every table and column, readable metadata.
+    Raises FormatError (or InputError) and changes nothing."""
+    if path.stat().st_size == 0:
+        return  # an empty file: "a" makes a store of it
+    connection = _connect(path, "r")
+    try:
+        try:
+            app_id = connection.execute("PRAGMA application_id").fetchone()[0]
+            tables = connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise database_error(path, exc) from exc
+        if app_id == 0 and tables == 0:
+            return  # an empty database: "a" initialises it, "r+" refuses it when opening
+        connection = prepare(connection, path, create=False, read_only=True)
+        try:
+            problem = connection.execute("PRAGMA quick_check(1)").fetchone()[0]
+            for table, columns in _COLUMNS.items():
+                connection.execute(f"SELECT {columns} FROM {table} LIMIT 0").fetchall()
+            rows = connection.execute("SELECT key, value FROM meta").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise database_error(path, exc) from exc
+        if problem != "ok":
+            raise database_error(path, sqlite3.DatabaseError(problem))
+        for key, value in rows:
+            try:
+                parse_json(value if isinstance(value, (str, bytes)) else b"")
+            except JsonProblem as exc:
+                raise FormatError(
+                    f"{path} is damaged: its metadata {key!r} is unreadable ({exc})",
+                    "restore it from a backup or re-run `faceforge extract`",
+                ) from None
+    finally:
+        connection.close()
 
 
 def _check_writable(path: Path, exists: bool) -> None:
