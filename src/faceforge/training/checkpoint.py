@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 from faceforge import __version__
 from faceforge.errors import ModelError, OutputError, UsageError
 from faceforge.formats.model_state import ModelState, read_state, write_state
-from faceforge.io.files import atomic_copy, atomic_output
+from faceforge.io.files import atomic_copy, atomic_output, output_error
 from faceforge.plugins.model import MODELS, FaceSwapModel, build_model
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,8 @@ def save_checkpoint(
         for name in files.values():
             if old is None or name not in old.files.values():
                 (folder / name).unlink(missing_ok=True)
-        reason = exc.message if isinstance(exc, OutputError) else exc.strerror
+        reason = exc.message if isinstance(exc, OutputError) else output_error(
+            "writing", Path(exc.filename or folder / "state.json"), exc).message
         raise OutputError(f"could not save the model in {folder}: {reason}",
                           "free some disk space; the previous save is intact") from None
     if old is not None:
@@ -191,11 +192,27 @@ def copy_checkpoint(src: Path, dst: Path) -> None:
     state = read_state(src)
     if state is None:
         return
-    dst.mkdir(parents=True, exist_ok=True)
-    for name in state.files.values():
-        atomic_copy(src / name, dst / name)
     old = read_state(dst) if (dst / "state.json").exists() else None
-    write_state(dst, state)
+    kept = set(old.files.values()) if old is not None else set()
+    copied: list[str] = []
+    target = dst / "state.json"
+    try:
+        dst.mkdir(parents=True, exist_ok=True)
+        for name in state.files.values():
+            target = dst / name
+            atomic_copy(src / name, target)
+            copied.append(name)
+        target = dst / "state.json"
+        write_state(dst, state)
+    except (OSError, OutputError) as exc:
+        # A full disk must not leave big files behind that no state names.
+        for name in copied:
+            if name not in kept:
+                (dst / name).unlink(missing_ok=True)
+        reason = exc.message if isinstance(exc, OutputError) else output_error(
+            "writing", target, exc).message
+        raise OutputError(f"could not copy the model from {src} into {dst}: {reason}",
+                          "free some disk space; the earlier copy there is intact") from None
     if old is not None:
         for name in old.files.values():
             if name not in state.files.values():

@@ -167,7 +167,8 @@ def train(config: TrainConfig, on_event: EventSink | None = None,
     rng = {"sampler": sample_generator}
     if place.device.type == "cpu":  # CUDA generators' states are not portable between runs
         rng["augment"] = generator
-    callbacks = _callbacks(config, set_a, set_b, place.is_main, optimizer, rng)
+    callbacks = _callbacks(config, set_a, set_b, place.is_main, optimizer, rng,
+                           state.iterations)
 
     try:
         while run.iteration < config.iterations:
@@ -248,7 +249,7 @@ def _choose_compute(config: TrainConfig, step: TrainStep, place: distributed.Pla
 
 def _callbacks(config: TrainConfig, set_a: FaceSet, set_b: FaceSet, is_main: bool,
                optimizer: torch.optim.Optimizer,
-               rng: dict[str, torch.Generator]) -> list[Callback]:
+               rng: dict[str, torch.Generator], saved_iteration: int) -> list[Callback]:
     """In the order they run: the NaN guard first, the checkpoint last."""
     callbacks: list[Callback] = [NanGuard()]
     if not is_main:
@@ -273,5 +274,5 @@ def _callbacks(config: TrainConfig, set_a: FaceSet, set_b: FaceSet, is_main: boo
 
         callbacks.append(IdentityMatch(set_a.images, set_a.landmarks, set_b.images,
                                        set_b.landmarks))
-    callbacks += [LossLog(config.model_dir), Checkpointer(optimizer, rng)]
+    callbacks += [LossLog(config.model_dir, saved_iteration), Checkpointer(optimizer, rng)]
     return callbacks

@@ -93,10 +93,10 @@ class AlignmentsStore:
             check_sqlite_header(path)
         if mode != "r":
             _check_writable(path, exists)
-            if exists:
-                # Refuse a damaged or foreign file before anything writes to it (switching to
-                # WAL alone rewrites its header).
-                _validate_read_only(path)
+        if exists:
+            # Refuse a damaged or foreign file before anything writes to it (switching to
+            # WAL alone rewrites its header) or anything relies on its tables.
+            _validate_read_only(path)
 
         connection = _connect(path, mode)
         try:
