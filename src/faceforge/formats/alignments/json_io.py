@@ -68,7 +68,7 @@ def read_json_export(path: str | os.PathLike[str]) -> tuple[dict[str, Any], list
     try:
         frames = [_frame_from_json(item) for item in document["frames"]]
         meta = dict(document["meta"])
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
         raise FormatError(
             f"{path} has an invalid alignments entry: {exc!r}",
             "re-export it, or fix the entry by hand",

@@ -430,7 +430,7 @@ class AlignmentsStore:
             conn = self._open_connection()
             try:
                 return body(conn)
-            except sqlite3.DatabaseError as exc:
+            except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
                 raise database_error(self._path, exc) from exc
             except DamagedRecord as exc:
                 raise FormatError(
@@ -448,7 +448,7 @@ class AlignmentsStore:
             try:
                 with Transaction(conn):
                     return body(conn)
-            except sqlite3.DatabaseError as exc:
+            except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
                 raise database_error(self._path, exc) from exc
 
     def _open_connection(self) -> sqlite3.Connection:
@@ -468,7 +468,7 @@ def _connect(path: Path, mode: OpenMode) -> sqlite3.Connection:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, one per batch.
         conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout=10000")
-    except sqlite3.DatabaseError as exc:
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
         if mode == "r":
             raise InputError(f"cannot open {path}: {exc}", "check the file's permissions") from exc
         raise OutputError(f"cannot open {path} for writing: {exc}", _ALIGNMENTS_HINT) from exc
@@ -496,7 +496,7 @@ def _validate_read_only(path: Path) -> None:
         try:
             app_id = connection.execute("PRAGMA application_id").fetchone()[0]
             tables = connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
             raise database_error(path, exc) from exc
         if app_id == 0 and tables == 0:
             return  # an empty database: "a" initialises it, "r+" refuses it when opening
@@ -506,7 +506,7 @@ def _validate_read_only(path: Path) -> None:
             for table, columns in _COLUMNS.items():
                 connection.execute(f"SELECT {columns} FROM {table} LIMIT 0").fetchall()
             rows = connection.execute("SELECT key, value FROM meta").fetchall()
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
             raise database_error(path, exc) from exc
         if problem != "ok":
             raise database_error(path, sqlite3.DatabaseError(problem))
