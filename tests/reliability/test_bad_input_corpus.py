@@ -198,6 +198,15 @@ case("tools merge with itself elsewhere", lambda i: [
     "tools", "alignments", "merge", i.store, write(i.tmp / "b.db", "not a store"), "-o",
     i.tmp / "m.db"])
 case("tools unknown tool", lambda i: ["tools", "wand"])
+case("tools alignments extract -sz 100000", lambda i: [
+    "tools", "alignments", "extract", i.store, "-r", i.video, "-o", i.tmp / "o", "-sz",
+    "100000"])
+case("tools faces report --thumb-size 100000", lambda i: [
+    "tools", "faces", "report", "-i", i.faces_a, "-o", i.tmp / "r", "--thumb-size", "100000",
+    "--no-identity"])
+case("tools faces report sheet too big", lambda i: [
+    "tools", "faces", "report", "-i", i.faces_a, "-o", i.tmp / "r", "--thumb-size", "1024",
+    "--columns", "100", "--no-identity"])
 
 # -- damaged alignments stores, for every command that reads them whole ------------------------
 
