@@ -18,8 +18,10 @@ class FaceforgeError(Exception):
         self.hint = hint
 
     def one_line(self) -> str:
-        """The single line the CLI prints."""
-        return f"{self.message}: {self.hint}" if self.hint else self.message
+        """The single line the CLI prints (a message quoting a library's several lines, such
+        as SQLite's integrity report, has them joined)."""
+        text = f"{self.message}: {self.hint}" if self.hint else self.message
+        return "; ".join(part.strip() for part in text.splitlines() if part.strip())
 
 
 class UsageError(FaceforgeError):

@@ -21,7 +21,10 @@ import cv2
 import numpy as np
 
 from faceforge.errors import FormatError, OutputError
+from faceforge.formats.json_text import JsonProblem, parse_json
 from faceforge.formats.png_chunks import (
+    MAX_PNG_SIDE,
+    decode_png,
     insert_after_ihdr,
     itxt_chunk,
     read_text_chunks,
@@ -156,8 +159,8 @@ def _meta_problem(meta: Any) -> str | None:
             return f"{key!r} has the wrong type ({type(value).__name__})"
     if meta["frame_index"] < 0 or meta["face_index"] < 0:
         return "negative frame or face index"
-    if meta["size"] <= 0:
-        return "size must be positive"
+    if not 0 < meta["size"] <= MAX_PNG_SIDE:
+        return f"size must be between 1 and {MAX_PNG_SIDE}"
     size = meta["source_size"]
     if len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size):
         return "'source_size' must be [width, height]"
@@ -165,6 +168,10 @@ def _meta_problem(meta: Any) -> str | None:
         return "'landmarks' must be 68 [x, y] pairs"
     if not _is_matrix(meta["matrix"], 2, 3):
         return "'matrix' must be a 2x3 list"
+    (a, b, _), (c, d, _) = meta["matrix"]
+    if not abs(a * d - b * c) > 1e-12:
+        # An all-zero (or otherwise flat) matrix maps the whole frame onto a point.
+        return "'matrix' is degenerate (it cannot be inverted)"
     if meta["centering"] not in CENTERINGS:
         return f"'centering' must be one of {', '.join(CENTERINGS)}"
     return None
@@ -188,11 +195,11 @@ def _validated(meta: Any, name: object) -> dict[str, Any]:
 def _meta_from_texts(texts: dict[str, str], width: int | None, name: object) -> dict[str, Any]:
     if FACE_META_KEY in texts:
         try:
-            document = json.loads(texts[FACE_META_KEY])
-        except json.JSONDecodeError as exc:
+            document = parse_json(texts[FACE_META_KEY])
+        except JsonProblem as exc:
             raise FormatError(
                 f"{name} has unreadable faceforge metadata: {exc}", "re-extract it"
-            ) from exc
+            ) from None
         if not isinstance(document, dict) or FACE_META_KEY not in document:
             raise FormatError(f"{name} has invalid faceforge metadata", "re-extract it")
         return _validated(document[FACE_META_KEY], name)
@@ -332,7 +339,5 @@ def read_face_png(path: str | os.PathLike[str]) -> tuple[np.ndarray, dict[str, A
     path = Path(path)
     data = read_bytes(path, "face image")
     meta = parse_face_meta(data, str(path))
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise FormatError(f"{path} has damaged image data", "re-extract the face")
+    bgr = decode_png(data, cv2.IMREAD_COLOR, path, "face image")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), meta

@@ -35,7 +35,10 @@ import numpy as np
 from faceforge.core import geometry
 from faceforge.errors import FormatError
 from faceforge.formats.alignments.records import LANDMARK_COUNT, FaceRecord, FrameRecord
-from faceforge.io.files import atomic_write, read_bytes
+from faceforge.io.files import (
+    atomic_write,
+    read_bytes,
+)
 
 log = logging.getLogger(__name__)
 

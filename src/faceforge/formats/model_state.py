@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from faceforge.errors import FormatError, ModelError, OutputError
+from faceforge.formats.json_text import JsonProblem, parse_json
 from faceforge.io.files import atomic_write
 
 STATE_FILE = "state.json"
@@ -51,12 +52,13 @@ class ModelState:
         return json.dumps(data, indent=1, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str, path: Path) -> ModelState:
+    def from_json(cls, text: str | bytes, path: Path) -> ModelState:
+        """The state in `text`; anything but a valid state is one `FormatError` naming `path`
+        (a damaged file: bad bytes, wrong types, absurd nesting)."""
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise FormatError(f"model state {path} is not valid JSON ({exc.msg})",
-                              "restore it from the model folder's backups/ folder") from None
+            data = parse_json(text)
+        except JsonProblem as exc:
+            raise FormatError(f"model state {path} is damaged: {exc}", _RESTORE_HINT) from None
         if not isinstance(data, dict) or data.get("format") != STATE_FORMAT:
             raise FormatError(f"{path} is not a faceforge model state file",
                               "pass a model folder made by `faceforge train`")
@@ -66,21 +68,50 @@ class ModelState:
                 f"model {path.parent} was saved by a newer faceforge (state version {version}, "
                 f"this one reads up to {STATE_VERSION})", "upgrade faceforge")
         try:
-            sessions = [Session(**s) for s in data.get("sessions", [])]
             return cls(
-                trainer=data["trainer"],
-                model_config=data["model_config"],
-                train_config=data.get("train_config", {}),
-                iterations=int(data.get("iterations", 0)),
-                sessions=sessions,
-                files=dict(data.get("files", {})),
-                loss=dict(data.get("loss", {})),
-                tool_version=data.get("tool_version", ""),
+                trainer=_typed(data, "trainer", str),
+                model_config=_typed(data, "model_config", dict),
+                train_config=_typed(data, "train_config", dict, {}),
+                iterations=_count(data.get("iterations", 0)),
+                sessions=[Session(**_typed_value(s, dict, "a session"))
+                          for s in _typed(data, "sessions", list, [])],
+                files=_file_names(_typed(data, "files", dict, {})),
+                loss=_typed(data, "loss", dict, {}),
+                tool_version=str(data.get("tool_version", "")),
                 created=float(data.get("created", 0.0)),
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise FormatError(f"model state {path} is damaged ({exc})",
-                              "restore it from the model folder's backups/ folder") from None
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            raise FormatError(f"model state {path} is damaged ({exc})", _RESTORE_HINT) from None
+
+
+_RESTORE_HINT = "restore it from the model folder's backups/ folder"
+
+
+def _typed_value(value: Any, kind: type, what: str) -> Any:
+    if not isinstance(value, kind):
+        raise TypeError(f"{what} is {type(value).__name__}, not {kind.__name__}")
+    return value
+
+
+def _typed(data: dict[str, Any], key: str, kind: type, *default: Any) -> Any:
+    if key not in data and default:
+        return default[0]
+    return _typed_value(data[key], kind, repr(key))
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"'iterations' is {value!r}, not a count")
+    return value
+
+
+def _file_names(files: dict[str, Any]) -> dict[str, str]:
+    """Role -> file name; a name must stay inside the model folder."""
+    for role, name in files.items():
+        if not isinstance(name, str) or not name or "/" in name or "\\" in name \
+                or name in (".", ".."):
+            raise ValueError(f"file of {role!r} is {name!r}, not a file name in the folder")
+    return dict(files)
 
 
 def read_state(model_dir: Path) -> ModelState | None:
@@ -89,10 +120,10 @@ def read_state(model_dir: Path) -> ModelState | None:
     if not path.exists():
         return None
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except OSError as exc:
         raise ModelError(f"cannot read {path}: {exc.strerror}") from None
-    return ModelState.from_json(text, path)
+    return ModelState.from_json(data, path)
 
 
 def write_state(model_dir: Path, state: ModelState) -> None:

@@ -18,7 +18,8 @@ import cv2
 import numpy as np
 
 from faceforge.errors import FormatError, InputError
-from faceforge.formats.png_chunks import insert_after_ihdr, itxt_chunk, text_chunks
+from faceforge.formats.json_text import parse_json
+from faceforge.formats.png_chunks import decode_png, insert_after_ihdr, itxt_chunk, text_chunks
 
 __all__ = [
     "PATCH_META_KEY",
@@ -105,9 +106,7 @@ def read_patch(path: str | os.PathLike[str]) -> tuple[np.ndarray, dict[str, Any]
     text = texts.get(PATCH_META_KEY)
     if text is None:
         raise FormatError(f"{path} is not a faceforge patch", "give a file the patch writer made")
-    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if pixels is None:
-        raise FormatError(f"{path} has damaged image data", "write the patch again")
+    pixels = decode_png(data, cv2.IMREAD_UNCHANGED, path, "patch")
     if pixels.dtype != np.uint8:  # a 16-bit PNG: keep the high byte
         pixels = (pixels >> 8).astype(np.uint8)
     if pixels.ndim == 2:
@@ -116,6 +115,10 @@ def read_patch(path: str | os.PathLike[str]) -> tuple[np.ndarray, dict[str, Any]
         pixels = cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGBA)
     else:
         pixels = cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
-    meta = json.loads(text)
-    meta["matrix"] = np.asarray(meta["matrix"], dtype=np.float64)
+    try:
+        meta = parse_json(text)
+        meta["matrix"] = np.asarray(meta["matrix"], dtype=np.float64).reshape(2, 3)
+    except (KeyError, TypeError, ValueError) as exc:  # JsonProblem is a ValueError
+        raise FormatError(f"{path} has damaged patch metadata ({exc})",
+                          "write the patch again") from None
     return pixels, meta

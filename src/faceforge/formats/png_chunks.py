@@ -18,6 +18,9 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TEXT_CHUNK_TYPES = (b"iTXt", b"tEXt", b"zTXt")
 # Metadata is a few kB; anything far larger is not ours and is not worth reading.
 _MAX_TEXT_CHUNK = 16 * 1024 * 1024
+# No image faceforge reads (faces, masks, patches, frames it wrote) is anywhere near this wide;
+# a header claiming more is damaged or hostile, and decoding it would take gigabytes.
+MAX_PNG_SIDE = 16384
 # Signature (8) + IHDR chunk (4 length + 4 type + 13 data + 4 CRC).
 _IHDR_END = len(PNG_SIGNATURE) + 8 + 13 + 4
 
@@ -54,6 +57,45 @@ def encode_gray_png(image: np.ndarray, compression: int = 1) -> bytes:
         png_chunk(b"IDAT", zlib.compress(rows.tobytes(), compression)),
         png_chunk(b"IEND", b""),
     ))
+
+
+def png_dimensions(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR chunk, or None when `data` does not start like one."""
+    if len(data) < 24 or not data.startswith(PNG_SIGNATURE) or data[12:16] != b"IHDR":
+        return None
+    return struct.unpack(">II", data[16:24])
+
+
+def decode_png(data: bytes, flags: int, name: object, what: str = "image") -> np.ndarray:
+    """Pixels of PNG `data` by `cv2.imdecode` with `flags`, after checking the size its header
+    claims (so a forged header cannot make it allocate gigabytes). Raises `FormatError`."""
+    import cv2
+
+    size = png_dimensions(data)
+    if size is None:
+        raise FormatError(f"{name} is not a PNG file", f"give a PNG {what}")
+    width, height = size
+    if not (0 < width <= MAX_PNG_SIDE and 0 < height <= MAX_PNG_SIDE):
+        raise FormatError(f"{name} is damaged: its header claims {width}x{height} pixels",
+                          f"replace the {what} (restore it or re-create it)")
+    try:
+        pixels = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    except cv2.error:
+        pixels = None
+    if pixels is None:
+        raise FormatError(f"{name} has damaged image data",
+                          f"replace the {what} (restore it or re-create it)")
+    return pixels
+
+
+def _inflate(data: bytes) -> bytes:
+    """zlib-decompress a text chunk, refusing one that would grow past _MAX_TEXT_CHUNK (a
+    few compressed kilobytes can otherwise expand to gigabytes)."""
+    inflater = zlib.decompressobj()
+    text = inflater.decompress(data, _MAX_TEXT_CHUNK)
+    if inflater.unconsumed_tail:
+        raise zlib.error(f"it inflates to more than {_MAX_TEXT_CHUNK} bytes")
+    return text
 
 
 def text_chunks(data: bytes, name: object) -> tuple[dict[str, str], int | None]:
@@ -127,13 +169,13 @@ def decode_text_chunk(chunk_type: bytes, body: bytes, name: object) -> tuple[str
         if chunk_type == b"tEXt":
             return keyword.decode("latin-1"), rest.decode("latin-1")
         if chunk_type == b"zTXt":
-            return keyword.decode("latin-1"), zlib.decompress(rest[1:]).decode("latin-1")
+            return keyword.decode("latin-1"), _inflate(rest[1:]).decode("latin-1")
         compressed = rest[:1] == b"\x01"
         # Skip compression method, then the language tag and translated keyword (NUL-ended).
         _language, _, rest = rest[2:].partition(b"\x00")
         _translated, _, text = rest.partition(b"\x00")
         if compressed:
-            text = zlib.decompress(text)
+            text = _inflate(text)
         return keyword.decode("latin-1"), text.decode("utf-8")
     except (zlib.error, UnicodeDecodeError) as exc:
         raise FormatError(

@@ -59,7 +59,9 @@ def _fsync_folder(folder: Path) -> None:
 #: Temporary files are named `.<final name>.tmp-<pid>-<random>`: hidden, next to the final file
 #: (so the rename is atomic), and tagged with the writing process so that a later run can tell
 #: the leftovers of a killed process from the files of one still running.
-_TEMP_NAME = re.compile(r"^\.(?P<final>.+)\.tmp-(?P<pid>\d+)-[0-9a-f]{8}$")
+#: An SQLite store being written under such a name has its journal files beside it too.
+_TEMP_NAME = re.compile(
+    r"^\.(?P<final>.+)\.tmp-(?P<pid>\d+)-[0-9a-f]{8}(?:-wal|-shm|-journal)?$")
 
 
 def temporary_path(target: Path) -> Path:
@@ -226,7 +228,8 @@ def _process_is_running(pid: int) -> bool:
 
 def remove_stale_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
     """Delete the temporary files that killed processes left in `folder` (not those of
-    processes still running); returns what was removed."""
+    processes still running); returns what was removed. Each command calls it, when it
+    starts, for the folders it writes into."""
     removed = []
     try:
         entries = list(Path(folder).iterdir())

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from faceforge.io import audio
-from faceforge.io.files import partial_path, remove_partial
+from faceforge.io.files import partial_path, remove_partial, remove_stale_partials
 from faceforge.io.source import IMAGE_SOURCE_FPS, SourceInfo
 
 if TYPE_CHECKING:  # only for annotations: keep `import faceforge.io` free of numpy and PyAV
@@ -113,6 +113,8 @@ class VideoOutput:
         # MP4, whose demuxer returns every packet's decoding time (Matroska's leaves some out,
         # and they are needed to copy the packets).
         self._video_format = "mp4" if self.with_audio else container
+        # What a killed run of the same output left (its encoding or muxing pass).
+        remove_stale_partials(output_path)
         self._video_path = partial_path(output_path.with_suffix(f".{self._video_format}"))
         self._muxed_path: Path | None = None
         self._container: av.container.OutputContainer | None = None

@@ -30,7 +30,7 @@ from faceforge.formats.alignments import FaceRecord, default_alignments_path
 from faceforge.formats.fsa import read_alignments
 from faceforge.io import Frame, FrameSource, open_source, source_fingerprint
 from faceforge.io.background import background_frames
-from faceforge.io.files import ensure_writable_dir
+from faceforge.io.files import ensure_writable_dir, remove_stale_temporaries
 from faceforge.io.source import SourceInfo
 from faceforge.options import CONVERT_OPTIONS, EXTRACT_OPTIONS, option_defaults
 from faceforge.plugins.writer import Writer
@@ -367,6 +367,17 @@ def _check_output(writer: Writer, name: str, output: Path, info: SourceInfo,
     return set()
 
 
+def _check_frame_ranges(config: ConvertConfig, info: SourceInfo) -> None:
+    """Refuse frame ranges that hold no frame of the source, before anything is written."""
+    if not config.frame_ranges or info.frame_count <= 0:
+        return
+    last = info.frame_count - 1
+    if all(start > last for start, _ in config.frame_ranges):
+        ranges = " ".join(f"{start}-{end}" for start, end in config.frame_ranges)
+        raise UsageError(f"-R {ranges} lies past the last frame of {config.input} "
+                         f"(frames 0-{last})", f"choose frames between 0 and {last}")
+
+
 def convert(config: ConvertConfig, on_event: EventSink | None = None,
             stop: threading.Event | None = None,
             on_frame: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
@@ -389,8 +400,10 @@ def convert(config: ConvertConfig, on_event: EventSink | None = None,
     blender = None
     try:
         info = source.info
+        _check_frame_ranges(config, info)
         faces_for = face_lookup(config, source)
         output = ensure_writable_dir(config.output)
+        remove_stale_temporaries(output)  # frames or patches a killed run was writing
         writer_name = config.writer or ("ffmpeg" if info.kind == "video" else "opencv")
         writer_info = _writer_info(config, info)
         writer = open_writer(writer_name, writer_info, output, _writer_options(config,
@@ -478,6 +491,10 @@ def convert(config: ConvertConfig, on_event: EventSink | None = None,
         for future in in_flight:
             future.result()
         blender.shutdown()
+        if counts["frames"] == 0:
+            # Nothing to show for it: a failure, not a video of no frames.
+            raise InputError(f"no frames of {config.input} were converted, so nothing was "
+                             "written", "check -R/--frame-ranges and --skip-existing")
         writer.close()
         result_path = getattr(writer, "output_path", output)
         writer = None

@@ -43,7 +43,7 @@ from faceforge.io import (
     source_fingerprint,
 )
 from faceforge.io.background import background_frames
-from faceforge.io.files import ensure_writable_dir
+from faceforge.io.files import ensure_writable_dir, remove_stale_temporaries
 from faceforge.options import EXTRACT_OPTIONS, option_defaults
 from faceforge.pipeline.faces import FaceFinder, FaceFinderConfig, FoundFace
 
@@ -162,31 +162,34 @@ def extract(
 def _open_store(config: ExtractConfig, info: SourceInfo, fingerprint: str) -> AlignmentsStore:
     path = config.alignments or default_alignments_path(config.input)
     settings = config.settings()
+    remove_stale_temporaries(path.parent)
     if path.exists():
-        store = AlignmentsStore.open(path, "r+")
-        meta = store.meta()
+        # Everything that can refuse the file is checked on a read-only opening first: a
+        # refused file (another source's, or damaged) is left byte for byte as it was.
+        with AlignmentsStore.open(path, "r") as reader:
+            meta = reader.meta()
+            frames_done = reader.frame_count()
         if meta.get("source_fingerprint") not in (None, fingerprint):
-            store.close()
             raise UsageError(
                 f"alignments file {path} belongs to another source "
                 f"({meta.get('source_path', 'unknown')})",
                 "pass a different -p/--alignments for this input",
             )
         unfinished = meta.get("status") != "complete"
-        if unfinished and store.frame_count() and meta.get("settings") != settings:
+        if unfinished and frames_done and meta.get("settings") != settings:
             changed = _changed_settings(meta.get("settings") or {}, settings)
-            store.close()
             raise UsageError(
                 f"alignments file {path} holds an unfinished extraction made with other "
                 f"options ({changed})",
                 "rerun with the same options to resume it, or delete the file to start over",
             )
         if not unfinished and not (config.skip_existing or config.skip_existing_faces):
-            store.close()
             backup = _backup_path(path)
             shutil.move(str(path), backup)
             log.info("an earlier extraction's alignments were moved to %s", backup)
             store = AlignmentsStore.open(path, "a")
+        else:
+            store = AlignmentsStore.open(path, "r+")
     else:
         store = AlignmentsStore.open(path, "a")
     store.update_meta({
@@ -241,6 +244,7 @@ def _extract_source(
 ) -> ExtractResult:
     info = source.info
     output = ensure_writable_dir(config.output)
+    remove_stale_temporaries(output)  # face images a killed run was writing
     finder = FaceFinder(config.finder_config())  # loads models before we touch the store
     store = _open_store(config, info, source_fingerprint(config.input))
     started = time.perf_counter()

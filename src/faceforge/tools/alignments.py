@@ -27,7 +27,13 @@ from faceforge.errors import InputError, OutputError, UsageError
 from faceforge.events import EventSink, Note, ignore
 from faceforge.formats.alignments import AlignmentsStore, FaceRecord, FrameRecord
 from faceforge.formats.face_png import face_filename, make_face_meta, write_face_png
-from faceforge.io.files import atomic_copy, atomic_output, atomic_write, ensure_writable_dir
+from faceforge.io.files import (
+    atomic_copy,
+    atomic_output,
+    atomic_write,
+    ensure_writable_dir,
+    remove_stale_temporaries,
+)
 from faceforge.options import option_defaults
 from faceforge.options import tools as opts
 from faceforge.tools import renames
@@ -112,6 +118,7 @@ def export_alignments(config: ExportConfig, on_event: EventSink | None = None,
     atomically)."""
     as_fsa = (config.format or ("fsa" if str(config.json).lower().endswith(".fsa")
                                 else "json")) == "fsa"
+    remove_stale_temporaries(Path(config.json).parent)  # what a killed export left
     with AlignmentsStore.open(config.alignments, "r") as store:
         if as_fsa:
             store.export_fsa(config.json)
@@ -582,6 +589,7 @@ def merge(config: MergeConfig, on_event: EventSink | None = None,
         merged.append(frame)
         added += more
         duplicated += same
+    remove_stale_temporaries(config.output.parent)
     with interruptible("tools alignments merge", "no merged store was written"), \
             atomic_output(config.output) as temp:
         store = AlignmentsStore.open(temp, "a")

@@ -31,6 +31,8 @@ FLAGS = {"identity": ((230, 40, 40), "I"), "blur": ((255, 160, 0), "B"),
          "pose": ((40, 200, 255), "P")}
 _BORDER = 4
 _CAPTION = 16
+MAX_THUMB_SIZE = 1024
+MAX_SHEET_SIDE = 16384
 
 
 @dataclass
@@ -49,8 +51,16 @@ class ReportConfig:
 
     def __post_init__(self) -> None:
         self.input, self.output = Path(self.input), Path(self.output)
-        if self.thumb_size < 32:
-            raise UsageError("--thumb-size must be 32 or more")
+        if not 32 <= self.thumb_size <= MAX_THUMB_SIZE:
+            raise UsageError(f"--thumb-size {self.thumb_size} is out of range",
+                             f"use 32 to {MAX_THUMB_SIZE} pixels")
+        rows = -(-self.per_sheet // self.columns)
+        if max(self.columns, rows) * self.thumb_size > MAX_SHEET_SIDE:
+            # Checked before a sheet is allocated: it would need gigabytes.
+            raise UsageError(
+                f"a sheet of {self.columns} x {rows} faces of {self.thumb_size} px is more "
+                f"than {MAX_SHEET_SIDE} px on a side",
+                "lower --columns, --per-sheet or --thumb-size")
 
 
 @dataclass

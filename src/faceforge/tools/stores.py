@@ -15,7 +15,12 @@ from typing import Any
 from faceforge.errors import InputError, OutputError
 from faceforge.formats.alignments import AlignmentsStore
 from faceforge.io import FrameSource, open_source, source_fingerprint
-from faceforge.io.files import atomic_copy, atomic_output, output_error
+from faceforge.io.files import (
+    atomic_copy,
+    atomic_output,
+    output_error,
+    remove_stale_temporaries,
+)
 
 
 def backup_path(path: Path) -> Path:
@@ -61,6 +66,8 @@ def edited_store(path: str | os.PathLike[str], output: str | os.PathLike[str] | 
     the file is either as it was or complete, whatever happens to the process."""
     source = Path(path)
     target = Path(output) if output is not None else source
+    for folder in {source.parent, target.parent}:
+        remove_stale_temporaries(folder)  # copies a killed edit left
     AlignmentsStore.open(source, "r").close()  # one clear error if it is not a store
     _settled(source)
     if target.resolve() != source.resolve() and target.exists():

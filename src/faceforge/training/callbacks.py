@@ -19,7 +19,7 @@ import torch
 from faceforge.errors import ModelError
 from faceforge.events import Losses, Progress, Saved
 from faceforge.formats.model_state import read_state
-from faceforge.io.files import append_text
+from faceforge.io.files import append_text, atomic_write, read_bytes
 from faceforge.io.tensorboard import ScalarWriter
 from faceforge.training import checkpoint
 
@@ -75,10 +75,22 @@ class LossLog(Callback):
     """Per-iteration losses to `loss_log.jsonl` (the GUI reads it) and TensorBoard events;
     the scores measured at a save go to both too. Written to disk at every save."""
 
-    def __init__(self, model_dir: Path) -> None:
+    def __init__(self, model_dir: Path, saved_iteration: int = 0) -> None:
         self.path = model_dir / "loss_log.jsonl"
         self.pending: list[str] = []
+        self._cut_back(saved_iteration)
         self.tensorboard = ScalarWriter(model_dir / "logs")
+
+    def _cut_back(self, saved_iteration: int) -> None:
+        """Drop the lines past the last save: a run killed (or failing to save) after the log
+        was written but before the model was would otherwise see those iterations twice
+        once resumed. A line cut short by a kill goes too."""
+        if not self.path.exists():
+            return
+        lines = read_bytes(self.path, "loss log").decode("utf-8", "replace").splitlines()
+        kept = [line for line in lines if _logged_iteration(line) <= saved_iteration]
+        if len(kept) != len(lines):
+            atomic_write(self.path, "".join(line + "\n" for line in kept))
 
     def on_step(self, run: TrainingRun, loss_a: float, loss_b: float) -> None:
         self.pending.append(json.dumps({"iteration": run.iteration,
@@ -104,6 +116,15 @@ class LossLog(Callback):
         # Lines past the last save are dropped: a resumed run does those iterations again.
         self.pending = []
         self.tensorboard.close()
+
+
+def _logged_iteration(line: str) -> float:
+    """The iteration a loss log line is about; infinity for a line that is not whole."""
+    try:
+        value = json.loads(line).get("iteration")
+    except (ValueError, AttributeError, RecursionError):
+        return math.inf
+    return value if isinstance(value, int) and not isinstance(value, bool) else math.inf
 
 
 class Checkpointer(Callback):

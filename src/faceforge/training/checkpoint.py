@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 from faceforge import __version__
 from faceforge.errors import ModelError, OutputError, UsageError
 from faceforge.formats.model_state import ModelState, read_state, write_state
-from faceforge.io.files import atomic_copy, atomic_output
+from faceforge.io.files import atomic_copy, atomic_output, output_error
 from faceforge.plugins.model import MODELS, FaceSwapModel, build_model
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,8 @@ def save_checkpoint(
         for name in files.values():
             if old is None or name not in old.files.values():
                 (folder / name).unlink(missing_ok=True)
-        reason = exc.message if isinstance(exc, OutputError) else exc.strerror
+        reason = exc.message if isinstance(exc, OutputError) else output_error(
+            "writing", Path(exc.filename or folder / "state.json"), exc).message
         raise OutputError(f"could not save the model in {folder}: {reason}",
                           "free some disk space; the previous save is intact") from None
     if old is not None:
@@ -108,13 +109,43 @@ def load_weights(folder: Path, state: ModelState) -> dict[str, torch.Tensor]:
                          "restore the model folder from its backups/ folder") from None
 
 
-def build_saved_model(folder: Path, state: ModelState) -> FaceSwapModel:
-    """Rebuild the model a folder's state describes and load its weights."""
+def _saved_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Tensor name -> shape from a safetensors file's header, without reading the tensors."""
+    from safetensors import safe_open
+
     try:
-        model = build_model(state.trainer, state.model_config)
-    except (TypeError, ValueError, UsageError) as exc:
+        with safe_open(str(path), framework="pt") as handle:
+            return {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
+    except (OSError, SafetensorError, ValueError) as exc:
+        raise ModelError(f"model weights {path} are missing or corrupt ({exc})",
+                         "restore the model folder from its backups/ folder") from None
+
+
+def build_saved_model(folder: Path, state: ModelState) -> FaceSwapModel:
+    """Rebuild the model a folder's state describes and load its weights.
+
+    The model is first built without memory (on torch's "meta" device) and its tensor
+    shapes compared with the weights file's header, so a damaged or forged state cannot make
+    it allocate more than the weights it names.
+    """
+    try:
+        with torch.device("meta"):
+            skeleton = build_model(state.trainer, state.model_config)
+    except UsageError as exc:
+        raise ModelError(f"model folder {folder} has a damaged `{state.trainer}` config "
+                         f"({exc.message})", "restore it from the folder's backups/") from None
+    except (TypeError, ValueError) as exc:
         raise ModelError(f"model folder {folder} has a `{state.trainer}` config this faceforge "
                          f"cannot build ({exc})", "upgrade faceforge") from None
+    expected = {key: tuple(value.shape) for key, value in skeleton.state_dict().items()}
+    saved = _saved_shapes(Path(folder) / state.files.get("weights", ""))
+    if saved != expected:
+        different = sorted(set(saved) ^ set(expected)) or sorted(
+            key for key in expected if saved[key] != expected[key])
+        raise ModelError(f"weights in {folder} do not match the `{state.trainer}` config "
+                         f"(first difference: {different[0]})",
+                         "restore the folder from backups/") from None
+    model = build_model(state.trainer, state.model_config)
     weights = load_weights(folder, state)
     try:
         model.load_state_dict(weights)
@@ -161,11 +192,27 @@ def copy_checkpoint(src: Path, dst: Path) -> None:
     state = read_state(src)
     if state is None:
         return
-    dst.mkdir(parents=True, exist_ok=True)
-    for name in state.files.values():
-        atomic_copy(src / name, dst / name)
     old = read_state(dst) if (dst / "state.json").exists() else None
-    write_state(dst, state)
+    kept = set(old.files.values()) if old is not None else set()
+    copied: list[str] = []
+    target = dst / "state.json"
+    try:
+        dst.mkdir(parents=True, exist_ok=True)
+        for name in state.files.values():
+            target = dst / name
+            atomic_copy(src / name, target)
+            copied.append(name)
+        target = dst / "state.json"
+        write_state(dst, state)
+    except (OSError, OutputError) as exc:
+        # A full disk must not leave big files behind that no state names.
+        for name in copied:
+            if name not in kept:
+                (dst / name).unlink(missing_ok=True)
+        reason = exc.message if isinstance(exc, OutputError) else output_error(
+            "writing", target, exc).message
+        raise OutputError(f"could not copy the model from {src} into {dst}: {reason}",
+                          "free some disk space; the earlier copy there is intact") from None
     if old is not None:
         for name in old.files.values():
             if name not in state.files.values():

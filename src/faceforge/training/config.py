@@ -67,6 +67,9 @@ class TrainConfig:
                 setattr(self, name, Path(value))
         if self.batch_size < 1:
             raise UsageError("--batch-size must be 1 or more")
+        if self.iterations < 1:
+            raise UsageError(f"--iterations {self.iterations} is out of range",
+                             "train for 1 or more iterations in total, e.g. -it 100000")
         if self.save_interval < 1:
             raise UsageError("--save-interval must be 1 or more")
         if self.accumulate < 1:

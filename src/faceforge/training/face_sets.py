@@ -22,6 +22,7 @@ from faceforge.core import geometry
 from faceforge.core.masks import landmark_mask, region_masks
 from faceforge.errors import InputError, UsageError
 from faceforge.formats.face_png import parse_face_meta
+from faceforge.formats.png_chunks import decode_png
 from faceforge.io.files import read_bytes
 
 log = logging.getLogger(__name__)
@@ -65,9 +66,7 @@ def _load_one(path: Path, size: int, centering: str, coverage: float,
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     data = read_bytes(path, "face image")  # read once: metadata and pixels from the same bytes
     meta = parse_face_meta(data, str(path))
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise InputError(f"cannot decode face image {path}", "delete it or re-extract")
+    image = decode_png(data, cv2.IMREAD_COLOR, path, "face image")
     image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     if meta.get("origin") == "faceswap" or meta.get("matrix") is None:
         # Faceswap's aligned space is not ours: find the landmarks on the face image itself.

@@ -117,7 +117,9 @@ def train(config: TrainConfig, on_event: EventSink | None = None,
     place = distributed.setup(config.distributed, config.device)
     if place.is_main:
         ensure_writable_dir(config.model_dir)
-        for folder in (config.model_dir, config.model_dir / "backups"):
+        snapshots = config.model_dir / "snapshots"
+        for folder in (config.model_dir, config.model_dir / "backups",
+                       *(sorted(snapshots.iterdir()) if snapshots.is_dir() else [])):
             remove_stale_temporaries(folder)
     seed = config.seed or int(time.time())
     with torch.random.fork_rng(devices=[]):
@@ -166,7 +168,8 @@ def train(config: TrainConfig, on_event: EventSink | None = None,
     rng = {"sampler": sample_generator}
     if place.device.type == "cpu":  # CUDA generators' states are not portable between runs
         rng["augment"] = generator
-    callbacks = _callbacks(config, set_a, set_b, place.is_main, optimizer, rng)
+    callbacks = _callbacks(config, set_a, set_b, place.is_main, optimizer, rng,
+                           state.iterations)
 
     try:
         while run.iteration < config.iterations:
@@ -247,7 +250,7 @@ def _choose_compute(config: TrainConfig, step: TrainStep, place: distributed.Pla
 
 def _callbacks(config: TrainConfig, set_a: FaceSet, set_b: FaceSet, is_main: bool,
                optimizer: torch.optim.Optimizer,
-               rng: dict[str, torch.Generator]) -> list[Callback]:
+               rng: dict[str, torch.Generator], saved_iteration: int) -> list[Callback]:
     """In the order they run: the NaN guard first, the checkpoint last."""
     callbacks: list[Callback] = [NanGuard()]
     if not is_main:
@@ -276,5 +279,5 @@ def _callbacks(config: TrainConfig, set_a: FaceSet, set_b: FaceSet, is_main: boo
         from faceforge.training.swap_quality import SwapQuality
 
         callbacks.append(SwapQuality(set_a.images, set_a.landmarks))
-    callbacks += [LossLog(config.model_dir), Checkpointer(optimizer, rng)]
+    callbacks += [LossLog(config.model_dir, saved_iteration), Checkpointer(optimizer, rng)]
     return callbacks

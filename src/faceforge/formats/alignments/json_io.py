@@ -21,6 +21,7 @@ from faceforge.formats.alignments.records import (
     encode_mask,
 )
 from faceforge.formats.alignments.schema import ALIGNMENTS_SCHEMA_VERSION
+from faceforge.formats.json_text import JsonProblem, parse_json
 from faceforge.io.files import atomic_output, read_bytes
 
 JSON_FORMAT_NAME = "faceforge-alignments"
@@ -52,9 +53,9 @@ def read_json_export(path: str | os.PathLike[str]) -> tuple[dict[str, Any], list
     path = Path(path)
     data = read_bytes(path, "alignments JSON")
     try:
-        document = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FormatError(f"{path} is not readable JSON: {exc}", _EXPORT_HINT) from exc
+        document = parse_json(data)
+    except JsonProblem as exc:
+        raise FormatError(f"{path} is not readable JSON: {exc}", _EXPORT_HINT) from None
     if not isinstance(document, dict) or document.get("format") != JSON_FORMAT_NAME:
         raise FormatError(f"{path} is not a faceforge alignments JSON export", _EXPORT_HINT)
     version = document.get("schema_version")
@@ -67,7 +68,7 @@ def read_json_export(path: str | os.PathLike[str]) -> tuple[dict[str, Any], list
     try:
         frames = [_frame_from_json(item) for item in document["frames"]]
         meta = dict(document["meta"])
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
         raise FormatError(
             f"{path} has an invalid alignments entry: {exc!r}",
             "re-export it, or fix the entry by hand",

@@ -9,7 +9,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from faceforge.formats.png_chunks import encode_gray_png
+from faceforge.formats.png_chunks import MAX_PNG_SIDE, encode_gray_png, png_dimensions
 
 LANDMARK_COUNT = 68
 IDENTITY_SIZE = 128
@@ -52,9 +52,53 @@ def _blob(array: np.ndarray, dtype: np.dtype) -> bytes:
     return np.ascontiguousarray(array, dtype=dtype).tobytes()
 
 
-def _array(blob: bytes, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
-    """The array `_blob` stored, writable and in native byte order."""
-    return np.frombuffer(blob, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
+class DamagedRecord(ValueError):
+    """A stored row that cannot be what faceforge wrote: the file is damaged or forged."""
+
+
+def _array(blob: object, dtype: np.dtype, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """The array `_blob` stored, writable and in native byte order; raises `DamagedRecord`
+    when `blob` is not bytes of exactly that many values."""
+    expected = int(np.prod(shape)) * dtype.itemsize
+    if not isinstance(blob, bytes) or len(blob) != expected:
+        size = f"{len(blob)} bytes" if isinstance(blob, bytes) else type(blob).__name__
+        raise DamagedRecord(f"{what} holds {size} instead of {expected} bytes")
+    array = np.frombuffer(blob, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
+    if not np.isfinite(array).all():
+        raise DamagedRecord(f"{what} holds values that are not finite numbers")
+    return array
+
+
+def _number(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise DamagedRecord(f"{what} is {type(value).__name__}, not a number")
+    return float(value)
+
+
+def _integer(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise DamagedRecord(f"{what} is {value!r}, not a count")
+    return value
+
+
+def _text(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise DamagedRecord(f"{what} is {type(value).__name__}, not text")
+    return value
+
+
+def frame_from_row(row: tuple[Any, ...]) -> FrameRecord:
+    """The frame (without faces) a row of the ``frames`` table describes; raises
+    `DamagedRecord` for values of the wrong type."""
+    index, name, width, height, timestamp_s = row
+    where = f"frame {index!r}"
+    return FrameRecord(
+        index=_integer(index, "a frame index"),
+        name=_text(name, f"{where}'s name"),
+        width=_integer(width, f"{where}'s width"),
+        height=_integer(height, f"{where}'s height"),
+        timestamp_s=None if timestamp_s is None else _number(timestamp_s, f"{where}'s time"),
+    )
 
 
 def encode_mask(mask: np.ndarray) -> bytes:
@@ -65,7 +109,13 @@ def encode_mask(mask: np.ndarray) -> bytes:
 
 def decode_mask(png: bytes) -> np.ndarray | None:
     """The mask `encode_mask` stored, or None if `png` is not a single-channel PNG."""
-    mask = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)
+    size = png_dimensions(png) if isinstance(png, bytes) else None
+    if size is None or not (0 < size[0] <= MAX_PNG_SIDE and 0 < size[1] <= MAX_PNG_SIDE):
+        return None
+    try:
+        mask = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        return None
     if mask is None or mask.ndim != 2:
         return None
     return mask
@@ -88,20 +138,27 @@ def face_row(frame_index: int, face: FaceRecord) -> tuple[Any, ...]:
 
 
 def face_from_row(row: tuple[Any, ...], masks: dict[str, np.ndarray]) -> FaceRecord:
-    """The face a `face_row` row describes, with its decoded `masks`."""
-    (_frame_index, face_index, left, top, right, bottom, score, landmarks, matrix,
+    """The face a `face_row` row describes, with its decoded `masks`.
+
+    Raises `DamagedRecord` naming the face when a value has the wrong type or size, as in a
+    damaged or forged file.
+    """
+    (frame_index, face_index, left, top, right, bottom, score, landmarks, matrix,
      detector, landmarker, identity, thumbnail) = row
+    where = f"frame {frame_index!r} face {face_index!r}"
     return FaceRecord(
-        face_index=face_index,
-        box=(left, top, right, bottom),
-        score=score,
-        landmarks=_array(landmarks, F32, (LANDMARK_COUNT, 2)),
-        matrix=_array(matrix, F64, (2, 3)),
+        face_index=_integer(face_index, f"{where}'s index"),
+        box=tuple(_number(v, f"{where}'s box") for v in (left, top, right, bottom)),
+        score=_number(score, f"{where}'s score"),
+        landmarks=_array(landmarks, F32, (LANDMARK_COUNT, 2), f"{where}'s landmarks"),
+        matrix=_array(matrix, F64, (2, 3), f"{where}'s matrix"),
         masks=masks,
-        identity=None if identity is None else _array(identity, F32, (IDENTITY_SIZE,)),
-        thumbnail=None if thumbnail is None else bytes(thumbnail),
-        detector=detector,
-        landmarker=landmarker,
+        identity=None if identity is None
+        else _array(identity, F32, (IDENTITY_SIZE,), f"{where}'s identity"),
+        thumbnail=None if thumbnail is None
+        else (thumbnail if isinstance(thumbnail, bytes) else b""),
+        detector=_text(detector, f"{where}'s detector"),
+        landmarker=_text(landmarker, f"{where}'s landmarker"),
     )
 
 

@@ -125,8 +125,11 @@ def _not_alignments(path: Path, reason: str) -> FormatError:
     return FormatError(f"{path} is not a faceforge alignments file ({reason})", hint)
 
 
-def database_error(path: Path, exc: sqlite3.DatabaseError) -> Exception:
+def database_error(path: Path, exc: sqlite3.DatabaseError | UnicodeDecodeError) -> Exception:
     """What an SQLite error on the store at `path` means for the user."""
+    if isinstance(exc, UnicodeDecodeError):  # text SQLite holds, or reports, is not UTF-8
+        return FormatError(f"{path} is damaged: it holds text that is not UTF-8",
+                           "restore it from a backup or re-run `faceforge extract`")
     text = str(exc).lower()
     if "locked" in text or "busy" in text:
         return OutputError(
@@ -152,7 +155,7 @@ def prepare(
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-    except sqlite3.DatabaseError as exc:
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
         # The header said SQLite, so the rest of the file is damaged.
         raise database_error(path, exc) from exc
 

@@ -22,11 +22,13 @@ import numpy as np
 from faceforge.errors import FormatError, InputError, OutputError
 from faceforge.formats.alignments.json_io import read_json_export, write_json_export
 from faceforge.formats.alignments.records import (
+    DamagedRecord,
     FrameRecord,
     decode_mask,
     encode_mask,
     face_from_row,
     face_row,
+    frame_from_row,
 )
 from faceforge.formats.alignments.schema import (
     Transaction,
@@ -34,6 +36,8 @@ from faceforge.formats.alignments.schema import (
     database_error,
     prepare,
 )
+from faceforge.formats.json_text import JsonProblem, parse_json
+from faceforge.io.files import atomic_output, remove_stale_temporaries
 
 OpenMode = Literal["r", "r+", "a"]
 """``r`` read-only, ``r+`` read-write of an existing file, ``a`` create-or-open."""
@@ -89,6 +93,10 @@ class AlignmentsStore:
             check_sqlite_header(path)
         if mode != "r":
             _check_writable(path, exists)
+        if exists:
+            # Refuse a damaged or foreign file before anything writes to it (switching to
+            # WAL alone rewrites its header) or anything relies on its tables.
+            _validate_read_only(path)
 
         connection = _connect(path, mode)
         try:
@@ -149,13 +157,22 @@ class AlignmentsStore:
         rows = self._read(
             lambda c: c.execute("SELECT key, value FROM meta ORDER BY key").fetchall()
         )
-        return {key: json.loads(value) for key, value in rows}
+        return {key: self._meta_value(key, value) for key, value in rows}
 
     def get_meta(self, key: str, default: Any = None) -> Any:
         row = self._read(
             lambda c: c.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         )
-        return default if row is None else json.loads(row[0])
+        return default if row is None else self._meta_value(key, row[0])
+
+    def _meta_value(self, key: str, text: Any) -> Any:
+        try:
+            return parse_json(text if isinstance(text, (str, bytes)) else b"")
+        except JsonProblem as exc:
+            raise FormatError(
+                f"{self._path} is damaged: its metadata {key!r} is unreadable ({exc})",
+                "restore it from a backup or re-run `faceforge extract`",
+            ) from None
 
     def set_meta(self, key: str, value: Any) -> None:
         """Store a JSON-serialisable value (tool version, source, fps, plugins, run status...)."""
@@ -329,12 +346,11 @@ class AlignmentsStore:
             masks: dict[tuple[int, int], dict[str, np.ndarray]] = {}
             for frame_idx, face_index, name, png in mask_rows:
                 masks.setdefault((frame_idx, face_index), {})[name] = _stored_mask(png)
-            frames = {
-                idx: FrameRecord(idx, name, width, height, timestamp_s)
-                for idx, name, width, height, timestamp_s in frame_rows
-            }
+            frames = {row[0]: frame_from_row(row) for row in frame_rows}
             for row in face_rows:
                 frame_idx, face_index = row[:2]
+                if frame_idx not in frames:
+                    raise DamagedRecord(f"a face refers to frame {frame_idx!r}, which is absent")
                 faces = frames[frame_idx].faces
                 faces.append(face_from_row(row, masks.get((frame_idx, face_index), {})))
             return list(frames.values())
@@ -369,31 +385,28 @@ class AlignmentsStore:
         source: Path,
     ) -> AlignmentsStore:
         """A new store filled with what `read()` gives (meta, frames); returns it open
-        read-write. Refused when the path exists (before reading anything); the new file is
-        removed again if reading or filling fails, and a record of the wrong shape is a
-        FormatError naming `source`, the file it was read from."""
+        read-write. Refused when the path exists (before reading anything); built under a
+        temporary name that takes the real one only when complete, and a record of the wrong
+        shape is a FormatError naming `source`, the file it was read from."""
         store_path = Path(store_path)
         if store_path.exists():
             raise OutputError(
                 f"{store_path} already exists", "remove it or choose another store path"
             )
         meta, frames = read()
-        store = cls.open(store_path, "a")
-        try:
-            store.update_meta(meta)
-            store.add_frames(frames)
-        except ValueError as exc:  # a record of the wrong shape
-            store.close()
-            store_path.unlink(missing_ok=True)
-            raise FormatError(
-                f"{source} has an invalid alignments entry: {exc}",
-                "re-export it, or fix the entry by hand",
-            ) from exc
-        except BaseException:
-            store.close()
-            store_path.unlink(missing_ok=True)
-            raise
-        return store
+        remove_stale_temporaries(store_path.parent)
+        # Built under a temporary name: a killed import leaves no half store under the real one.
+        with atomic_output(store_path) as temp:
+            with cls.open(temp, "a") as store:
+                try:
+                    store.update_meta(meta)
+                    store.add_frames(frames)
+                except ValueError as exc:  # a record of the wrong shape
+                    raise FormatError(
+                        f"{source} has an invalid alignments entry: {exc}",
+                        "re-export it, or fix the entry by hand",
+                    ) from exc
+        return cls.open(store_path, "r+")
 
     # -- Faceswap .fsa --------------------------------------------------------------------
 
@@ -431,8 +444,13 @@ class AlignmentsStore:
             conn = self._open_connection()
             try:
                 return body(conn)
-            except sqlite3.DatabaseError as exc:
+            except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
                 raise database_error(self._path, exc) from exc
+            except DamagedRecord as exc:
+                raise FormatError(
+                    f"{self._path} is damaged: {exc}",
+                    "restore it from a backup or re-run `faceforge extract`",
+                ) from None
 
     def _write(self, body: Callable[[sqlite3.Connection], _T]) -> _T:
         with self._lock:
@@ -444,7 +462,7 @@ class AlignmentsStore:
             try:
                 with Transaction(conn):
                     return body(conn)
-            except sqlite3.DatabaseError as exc:
+            except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
                 raise database_error(self._path, exc) from exc
 
     def _open_connection(self) -> sqlite3.Connection:
@@ -464,11 +482,58 @@ def _connect(path: Path, mode: OpenMode) -> sqlite3.Connection:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, one per batch.
         conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout=10000")
-    except sqlite3.DatabaseError as exc:
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
         if mode == "r":
             raise InputError(f"cannot open {path}: {exc}", "check the file's permissions") from exc
         raise OutputError(f"cannot open {path} for writing: {exc}", _ALIGNMENTS_HINT) from exc
     return conn
+
+
+#: Every column of every table, as this schema reads them.
+_COLUMNS = {
+    "meta": "key, value",
+    "frames": "idx, name, width, height, timestamp_s",
+    "faces": "frame_idx, face_index, left, top, right, bottom, score, landmarks, matrix, "
+             "detector, landmarker, identity, thumbnail",
+    "masks": "frame_idx, face_index, name, png",
+}
+
+
+def _validate_read_only(path: Path) -> None:
+    """Check, through a read-only connection, that the existing file `path` is an alignments
+    store that is whole: SQLite's own check, every table and column, readable metadata.
+    Raises FormatError (or InputError) and changes nothing."""
+    if path.stat().st_size == 0:
+        return  # an empty file: "a" makes a store of it
+    connection = _connect(path, "r")
+    try:
+        try:
+            app_id = connection.execute("PRAGMA application_id").fetchone()[0]
+            tables = connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+            raise database_error(path, exc) from exc
+        if app_id == 0 and tables == 0:
+            return  # an empty database: "a" initialises it, "r+" refuses it when opening
+        connection = prepare(connection, path, create=False, read_only=True)
+        try:
+            problem = connection.execute("PRAGMA quick_check(1)").fetchone()[0]
+            for table, columns in _COLUMNS.items():
+                connection.execute(f"SELECT {columns} FROM {table} LIMIT 0").fetchall()
+            rows = connection.execute("SELECT key, value FROM meta").fetchall()
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+            raise database_error(path, exc) from exc
+        if problem != "ok":
+            raise database_error(path, sqlite3.DatabaseError(problem))
+        for key, value in rows:
+            try:
+                parse_json(value if isinstance(value, (str, bytes)) else b"")
+            except JsonProblem as exc:
+                raise FormatError(
+                    f"{path} is damaged: its metadata {key!r} is unreadable ({exc})",
+                    "restore it from a backup or re-run `faceforge extract`",
+                ) from None
+    finally:
+        connection.close()
 
 
 def _check_writable(path: Path, exists: bool) -> None:

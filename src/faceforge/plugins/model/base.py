@@ -8,6 +8,7 @@ decoder, and optionally a learned mask; both are sigmoid outputs in [0, 1].
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -89,9 +90,50 @@ class ModelConfig:
             key: tuple(value) if _is_tuple_type(hints[key]) and isinstance(value, list) else value
             for key, value in data.items()
         }
+        for key, value in values.items():
+            problem = _value_problem(value, hints[key])
+            if problem:
+                raise UsageError(f"{cls.__name__} option {key} is {value!r}: {problem}",
+                                 "restore the model folder from its backups/ folder")
         config = cls(**values)
         config.validate()
         return config
+
+
+#: No layer of any trainer is anywhere near this wide or this many layers deep; a saved config
+#: claiming more is damaged, and building it would try to allocate terabytes.
+MAX_LAYER_WIDTH = 16384
+MAX_LAYERS = 16
+
+
+def _value_problem(value: Any, hint: Any) -> str | None:
+    """Why `value` cannot be a config value of type `hint`, or None (checked before any
+    layer is built, so that a damaged config fails at once)."""
+    kinds = typing.get_args(hint) if typing.get_origin(hint) in (
+        typing.Union, types.UnionType) else (hint,)
+    if value is None:
+        return None if type(None) in kinds else "a value is required"
+    for kind in kinds:
+        if kind is bool and isinstance(value, bool):
+            return None
+        if kind is int and isinstance(value, int) and not isinstance(value, bool):
+            return None if 0 <= value <= MAX_LAYER_WIDTH else (
+                f"out of range (0 to {MAX_LAYER_WIDTH})")
+        if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return None if math.isfinite(value) else "not a finite number"
+        if kind is str and isinstance(value, str):
+            return None
+        if typing.get_origin(kind) is tuple and isinstance(value, tuple):
+            if not 0 < len(value) <= MAX_LAYERS:
+                return f"needs 1 to {MAX_LAYERS} values"
+            for item in value:
+                problem = _value_problem(item, typing.get_args(kind)[0])
+                if problem:
+                    return problem
+            return None
+        if kind not in (bool, int, float, str) and typing.get_origin(kind) is not tuple:
+            return None  # a type this check does not know: the config's validate() decides
+    return f"expected {getattr(hint, '__name__', hint)}"
 
 
 def _is_tuple_type(hint: Any) -> bool:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from faceforge.errors import UsageError
-from faceforge.io.files import partial_path, remove_partial
+from faceforge.io.files import partial_path, remove_partial, remove_stale_partials
 from faceforge.io.source import IMAGE_SOURCE_FPS, SourceInfo
 from faceforge.plugins.writer.base import WRITERS, Writer, whole_number
 
@@ -58,6 +58,7 @@ class GifWriter(Writer):
     ) -> None:
         super().__init__(info, out_dir, options)
         self.output_path = self.out_dir / f"{info.stem}_converted.gif"
+        remove_stale_partials(self.output_path)  # what a killed run of it left
         self._partial = partial_path(self.output_path)
         self.fps = float(self.options.fps or info.fps or IMAGE_SOURCE_FPS)
         self._frames: list[Any] = []
