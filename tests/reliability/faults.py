@@ -109,7 +109,8 @@ def _check_train(shared: Shared, work: Path) -> str | None:
     if state.iterations != TRAIN_ITERATIONS:
         return f"model saved at iteration {state.iterations}, not {TRAIN_ITERATIONS}"
     log = work / "model" / "loss_log.jsonl"
-    logged = [json.loads(line)["iteration"] for line in log.read_text().splitlines()]
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    logged = [record["iteration"] for record in records if "loss_a" in record]  # not metrics
     if logged != list(range(2, TRAIN_ITERATIONS + 1)):
         return f"loss log iterations {logged}"
     names = {p.name for p in (work / "model").glob("*.safetensors")}
@@ -166,7 +167,8 @@ STAGES = {
         "train",
         lambda s, w, m: ["train", "-A", str(s.faces_a), "-B", str(s.faces_b), "-m",
                       str(w / "model"), "-t", "quick", "-bs", "2", "-it",
-                      str(TRAIN_ITERATIONS), "-s", "2", "--no-identity", "-L", "WARNING"],
+                      str(TRAIN_ITERATIONS), "-s", "2", "--no-identity", "--no-quality", "-L",
+                      "WARNING"],
         [("weights-write", 8), ("state-write", 4), ("backup-copy", 4)], (2.0, 8.0),
         _check_train, prepare=_prepare_train),
     "convert": Stage(
