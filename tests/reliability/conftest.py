@@ -5,7 +5,6 @@ input must pass (one line, no traceback, nothing changed)."""
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -77,7 +76,3 @@ def one_error_line(err: str) -> str:
     lines = [line for line in err.splitlines() if "error:" in line]
     assert len(lines) == 1, err
     return lines[0]
-
-
-def env_without_cache() -> dict[str, str]:
-    return {**os.environ, "FACEFORGE_OFFLINE": "1"}
