@@ -88,7 +88,7 @@ def _stop_jobs(workspace: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def chromium():
+def _browser():
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian's chromium is not installed: ./setup.sh installs it (apt-get "
                     "install chromium), as .ci/run does")
@@ -99,6 +99,34 @@ def chromium():
                                              args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+class _Pages:
+    """The browser as a test uses it: pages it opens are closed when the test ends (a page
+    left open on a stopped GUI keeps trying to reconnect, using CPU the rest of the suite
+    needs)."""
+
+    def __init__(self, browser: Any) -> None:
+        self.browser, self.pages = browser, []
+
+    def new_page(self, **kwargs: Any) -> Any:
+        page = self.browser.new_page(**kwargs)
+        self.pages.append(page)
+        return page
+
+    def close(self) -> None:
+        for page in self.pages:
+            try:
+                page.context.close()
+            except Exception:  # already closed with its test's failure
+                pass
+
+
+@pytest.fixture
+def chromium(_browser):
+    pages = _Pages(_browser)
+    yield pages
+    pages.close()
 
 
 class GuiPage:

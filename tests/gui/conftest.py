@@ -1,3 +1,3 @@
 """Browser fixtures for the GUI tests."""
 
-from tests.gui.browser import chromium  # noqa: F401 - the fixture, shared by the GUI tests
+from tests.gui.browser import _browser, chromium  # noqa: F401 - the fixtures, shared by the GUI tests
