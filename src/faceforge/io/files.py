@@ -10,6 +10,7 @@ import os
 import re
 import secrets
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -241,6 +242,17 @@ def remove_stale_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
             _unlink_quietly(entry)
             removed.append(entry)
     return removed
+
+
+def backup_path(path: Path) -> Path:
+    """`<name>.<YYYYmmdd-HHMMSS>.bak` beside `path`, not yet taken."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    candidate = path.with_name(f"{path.name}.{stamp}.bak")
+    number = 1
+    while candidate.exists():
+        candidate = path.with_name(f"{path.name}.{stamp}-{number}.bak")
+        number += 1
+    return candidate
 
 
 def ensure_writable_dir(path: str | os.PathLike[str]) -> Path:

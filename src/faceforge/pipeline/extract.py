@@ -43,7 +43,7 @@ from faceforge.io import (
     source_fingerprint,
 )
 from faceforge.io.background import background_frames
-from faceforge.io.files import ensure_writable_dir, remove_stale_temporaries
+from faceforge.io.files import backup_path, ensure_writable_dir, remove_stale_temporaries
 from faceforge.options import EXTRACT_OPTIONS, option_defaults
 from faceforge.pipeline.faces import FaceFinder, FaceFinderConfig, FoundFace
 
@@ -184,7 +184,7 @@ def _open_store(config: ExtractConfig, info: SourceInfo, fingerprint: str) -> Al
                 "rerun with the same options to resume it, or delete the file to start over",
             )
         if not unfinished and not (config.skip_existing or config.skip_existing_faces):
-            backup = _backup_path(path)
+            backup = backup_path(path)
             shutil.move(str(path), backup)
             log.info("an earlier extraction's alignments were moved to %s", backup)
             store = AlignmentsStore.open(path, "a")
@@ -214,16 +214,6 @@ def _open_store(config: ExtractConfig, info: SourceInfo, fingerprint: str) -> Al
 def _changed_settings(old: dict, new: dict) -> str:
     keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
     return ", ".join(f"{k}: {old.get(k)!r} then, {new.get(k)!r} now" for k in keys[:3])
-
-
-def _backup_path(path: Path) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    candidate = path.with_name(f"{path.name}.{stamp}.bak")
-    n = 1
-    while candidate.exists():
-        candidate = path.with_name(f"{path.name}.{stamp}-{n}.bak")
-        n += 1
-    return candidate
 
 
 def _frames_to_skip(store: AlignmentsStore, config: ExtractConfig, resuming: bool) -> set[int]:

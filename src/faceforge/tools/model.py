@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from faceforge.errors import ModelError, UsageError
+from faceforge.errors import UsageError
 from faceforge.events import EventSink, Note, ignore
 from faceforge.formats.model_state import ModelState, read_state
 from faceforge.io.files import atomic_output, atomic_write, ensure_writable_dir
@@ -32,17 +32,6 @@ from faceforge.options import tools as opts
 from faceforge.tools.progress import Counter, interruptible
 
 log = logging.getLogger(__name__)
-
-
-def _state(model_dir: Path) -> ModelState:
-    if not Path(model_dir).is_dir():
-        raise ModelError(f"model folder {model_dir} not found",
-                         "pass the -m folder that `faceforge train` wrote")
-    state = read_state(model_dir)
-    if state is None:
-        raise ModelError(f"{model_dir} holds no faceforge model (no state.json)",
-                         "pass the -m folder that `faceforge train` wrote")
-    return state
 
 
 def checkpoint_folders(model_dir: Path) -> dict[str, Path]:
@@ -130,7 +119,9 @@ def _weights_values(folder: Path, state: ModelState) -> int:
 def info(config: InfoConfig, on_event: EventSink | None = None,
          stop: threading.Event | None = None) -> InfoResult:
     """Trainer, config, iterations, sessions with their EGs/s, losses and saved checkpoints."""
-    state = _state(config.model_dir)
+    from faceforge.training.checkpoint import model_folder_state
+
+    state = model_folder_state(config.model_dir)
     checkpoints = {}
     best: tuple[float | None, int | None] = (None, None)
     for name, folder in checkpoint_folders(config.model_dir).items():
@@ -192,9 +183,13 @@ def restore(config: RestoreConfig, on_event: EventSink | None = None,
             stop: threading.Event | None = None) -> RestoreResult:
     """Put the backup (or a snapshot) back as the model's save. The current save is first
     copied to snapshots/before-restore-<time>/, so the restore itself can be undone."""
-    from faceforge.training.checkpoint import build_saved_model, copy_checkpoint
+    from faceforge.training.checkpoint import (
+        build_saved_model,
+        copy_checkpoint,
+        model_folder_state,
+    )
 
-    state = _state(config.model_dir)
+    state = model_folder_state(config.model_dir)
     source = _restore_source(config.model_dir, config.restore_from)
     saved = read_state(source)
     assert saved is not None
@@ -243,7 +238,9 @@ def nan_scan(config: NanScanConfig, on_event: EventSink | None = None,
              stop: threading.Event | None = None) -> NanScanResult:
     """Every tensor of every checkpoint (model, backup, snapshots; weights and optimizer),
     checked for NaN and infinite values."""
-    _state(config.model_dir)
+    from faceforge.training.checkpoint import model_folder_state
+
+    model_folder_state(config.model_dir)
     files = []
     for folder in checkpoint_folders(config.model_dir).values():
         state = read_state(folder)

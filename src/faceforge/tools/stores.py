@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,20 +17,10 @@ from faceforge.io import FrameSource, open_source, source_fingerprint
 from faceforge.io.files import (
     atomic_copy,
     atomic_output,
+    backup_path,
     output_error,
     remove_stale_temporaries,
 )
-
-
-def backup_path(path: Path) -> Path:
-    """`<name>.<YYYYmmdd-HHMMSS>.bak` beside `path`, not yet taken."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    candidate = path.with_name(f"{path.name}.{stamp}.bak")
-    number = 1
-    while candidate.exists():
-        candidate = path.with_name(f"{path.name}.{stamp}-{number}.bak")
-        number += 1
-    return candidate
 
 
 def _settled(path: Path) -> None:

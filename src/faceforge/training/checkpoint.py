@@ -156,16 +156,22 @@ def build_saved_model(folder: Path, state: ModelState) -> FaceSwapModel:
     return model
 
 
-def load_trained_model(folder: Path) -> tuple[FaceSwapModel, ModelState]:
-    """A trained model folder's model (weights loaded) and state, or one clear ModelError."""
-    folder = Path(folder)
-    if not folder.is_dir():
+def model_folder_state(folder: Path) -> ModelState:
+    """The state of a model folder `faceforge train` wrote, or one clear ModelError."""
+    if not Path(folder).is_dir():
         raise ModelError(f"model folder {folder} not found",
                          "pass the -m folder that `faceforge train` wrote")
     state = read_state(folder)
     if state is None:
         raise ModelError(f"{folder} holds no faceforge model (no state.json)",
                          "pass the -m folder that `faceforge train` wrote")
+    return state
+
+
+def load_trained_model(folder: Path) -> tuple[FaceSwapModel, ModelState]:
+    """A trained model folder's model (weights loaded) and state, or one clear ModelError."""
+    folder = Path(folder)
+    state = model_folder_state(folder)
     if state.iterations == 0 or not state.files.get("weights"):
         raise ModelError(f"model in {folder} has not been saved after training yet",
                          "train it for at least one save interval")
