@@ -41,6 +41,7 @@ def test_every_route_wants_the_secret_and_files_stay_in_the_workspace(tmp_path):
         inside.write_text("a result")
         (workspace / "outputs" / "link.txt").symlink_to(tmp_path / "secret.txt")
         routes = ["/", "/config", "/gradio_api/info", "/theme.css", "/gradio_api/queue/status",
+                  "/ff/live?tab=train",
                   f"/gradio_api/file={inside}", "/gradio_api/upload", "/favicon.ico"]
         for route in routes:
             assert status(url + route) == 401, route

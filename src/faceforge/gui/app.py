@@ -1,12 +1,13 @@
 """The GUI's page: Extract, Train, Convert, Tools, Jobs and Files tabs and the system panel.
 
 Forms come from the option definitions (forms.py); Start queues a job (jobs/) that runs in its
-own process; the live views read the job's folder on a timer (views.py). Nothing here parses
-text output.
+own process; the live views read the job's folder (views.py) when the page's light poll
+(live.py) says it changed. Nothing here parses text output.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import gradio as gr
 from faceforge.errors import FaceforgeError
 from faceforge.gui import views
 from faceforge.gui.forms import Field, build_form, form_values, slug
+from faceforge.gui.live import LiveViews
 from faceforge.gui.system import SystemMonitor, describe
 from faceforge.gui.workspace import Workspace
 from faceforge.jobs.folder import JobFolder
@@ -24,13 +26,10 @@ from faceforge.jobs.kinds import command_line
 from faceforge.jobs.manager import JobManager
 from faceforge.options import COMMANDS
 
-# Each tab's views keep their "already sent" memos under its prefix (see Page.fresh).
-TAB_PREFIXES = {"Extract": "x-", "Train": "t-", "Convert": "c-", "Tools": "tools-",
-                "Jobs": "jobs"}
-
 CSS = """
 .ff-command textarea { font-family: monospace; font-size: 0.85em; }
 .ff-error { color: #b00020; }
+.ff-hidden { display: none !important; }
 """
 
 
@@ -50,29 +49,29 @@ class Page:
         self.events: dict[str, views.JobEvents] = {}
         self.previewer = None
         self.shown: dict[str, dict[str, Any]] = {}  # per browser session: what it was sent
-        self.timers: list[tuple[str, gr.Timer]] = []
+        self.live = LiveViews()
+        self._reading = threading.Lock()
+        self.keys: dict[str, gr.Textbox] = {}
 
-    def timer(self, tab: str, seconds: float) -> gr.Timer:
-        """The refresh timer of a tab's views. It ticks only while its tab is shown (the
-        Extract tab at first): hidden tabs cost the browser and the server nothing."""
-        timer = gr.Timer(seconds, active=tab == "Extract")
-        self.timers.append((tab, timer))
-        return timer
+    def changes(self, tab: str, key: Any) -> gr.Textbox:
+        """The field whose `.change` refreshes a tab's views: set by the page's light poll to
+        `key()` while the tab is shown, so the views are read and sent only when their job
+        moved (hidden tabs cost the browser and the server nothing)."""
+        self.keys[tab] = self.live.key(tab, key)
+        return self.keys[tab]
 
-    def showing(self, request: gr.Request | None, tab: str) -> bool:
-        """Whether this browser session shows `tab` (the Extract tab until another is picked):
-        hidden tabs' views are not sent, which keeps the GUI's cost to a running job low."""
-        session = self.shown.setdefault(getattr(request, "session_hash", None) or "", {})
-        return session.get("tab", "Extract") == tab
+    def activity(self, *commands: str) -> list[Any]:
+        """A key that changes whenever the latest job of one of `commands` moves: its id, state
+        and how far its events and log have grown."""
+        key = []
+        for command in commands:
+            job = self.latest(command)
+            if job is not None:
+                key.append((job.id, job.status().state, *(
+                    path.stat().st_size if path.exists() else 0
+                    for path in (job.events_path, job.log_path))))
+        return key
 
-    def select_tab(self, request: gr.Request | None, tab: str) -> None:
-        """A tab was picked: remember it, and forget what its views were sent (they are sent
-        whole at the next tick)."""
-        session = self.shown.setdefault(getattr(request, "session_hash", None) or "", {})
-        prefix = TAB_PREFIXES.get(tab, "")
-        for name in [n for n in session if prefix and n.startswith(prefix)]:
-            del session[name]
-        session["tab"] = tab
 
     def fresh(self, request: gr.Request | None, name: str, value: Any,
               key: Any = None) -> Any:
@@ -105,9 +104,10 @@ class Page:
         return None
 
     def job_events(self, job: JobFolder) -> views.JobEvents:
-        if job.id not in self.events:
-            self.events[job.id] = views.JobEvents(job)
-        return self.events[job.id].update()
+        with self._reading:  # the poll and gradio's workers read events from their threads
+            if job.id not in self.events:
+                self.events[job.id] = views.JobEvents(job)
+            return self.events[job.id].update()
 
     def start(self, command: str, fields: list[Field], values: tuple[Any, ...]) -> str:
         """Queue a job from a form; the one-line error if its options are not valid."""
@@ -137,37 +137,25 @@ class Page:
             return f"# {exc.one_line()}"
 
 
-def build_ui(workspace: Workspace, manager: JobManager, max_upload_mb: int) -> gr.Blocks:
+def build_ui(workspace: Workspace, manager: JobManager,
+             max_upload_mb: int) -> tuple[gr.Blocks, Page]:
     page = Page(workspace, manager, max_upload_mb)
     with gr.Blocks(title="faceforge", analytics_enabled=False) as blocks:
         gr.Markdown(f"**faceforge** · workspace `{workspace.root}`")
         system = gr.Markdown(elem_id="system-panel")
         # render_children: the tabs not shown yet still exist in the page, so the views of a
-        # job started earlier are in place when its tab is opened.
-        tabs = []
+        # job started earlier are in place when its tab is opened. A hidden tab's views keep
+        # what they were last sent; the poll refreshes them when their job moved meanwhile.
         with gr.Tabs():
             for name, build in (("Extract", _extract_tab), ("Train", _train_tab),
                                 ("Convert", _convert_tab), ("Tools", _tools_tab),
                                 ("Jobs", _jobs_tab), ("Files", _files_tab)):
-                with gr.Tab(name, elem_id=f"tab-{name.lower()}", render_children=True) as tab:
+                with gr.Tab(name, elem_id=f"tab-{name.lower()}", render_children=True):
                     build(page)
-                tabs.append((name, tab))
-        timers = [timer for _, timer in page.timers]
-        for name, tab in tabs:
-            tab.select(_picker(page, name), outputs=timers)
-        def system_line(request: gr.Request) -> Any:
-            return page.fresh(request, "system", _system_text(page))
-
-        gr.Timer(5.0).tick(system_line, outputs=system)
+        page.live.system(system, lambda: _system_text(page))
+        page.live.poll()
         blocks.load(lambda: _system_text(page), outputs=system)
-    return blocks
-
-
-def _picker(page: Page, name: str) -> Any:
-    def picked(request: gr.Request) -> list[gr.Timer]:
-        page.select_tab(request, name)
-        return [gr.Timer(active=tab == name) for tab, _ in page.timers]
-    return picked
+    return blocks, page
 
 
 def _system_text(page: Page) -> str:
@@ -226,8 +214,6 @@ def _extract_tab(page: Page) -> None:
             log = gr.Textbox(label="log", lines=8, max_lines=8, interactive=False)
     def update(request: gr.Request) -> tuple:
         job = page.latest("extract")
-        if not page.showing(request, "Extract"):
-            return (gr.skip(),) * 5
         if job is None:
             return (page.fresh(request, "x-progress", "no extraction yet"),
                     gr.skip(), gr.skip(), gr.skip(), gr.skip())
@@ -243,7 +229,8 @@ def _extract_tab(page: Page) -> None:
                 page.fresh(request, "x-sheet", image, key=(job.id, image is None)),
                 page.fresh(request, "x-log", job.log_tail(12)))
 
-    page.timer("Extract", 1.5).tick(update, outputs=[progress, faces, summary, sheet, log])
+    page.changes("Extract", lambda: page.activity("extract")).change(
+        update, outputs=[progress, faces, summary, sheet, log], show_progress="hidden")
 
 
 def _extract_summary(page: Page, job: JobFolder, folder: Path | None) -> tuple[str, Any]:
@@ -289,6 +276,13 @@ def _tools_tab(page: Page) -> None:
     build_tools_views(page)
 
 
+def _jobs_key(page: Page) -> list[Any]:
+    """The jobs and their states, and while one runs a 3 s slot (its duration ticks on)."""
+    states = [(job.id, job.status().state) for job in page.manager.jobs()[:200]]
+    running = any(state == "running" for _, state in states)
+    return [states, int(time.monotonic() // 3) if running else None]
+
+
 def _jobs_tab(page: Page) -> None:
     headers = ["job", "state", "started", "duration", "command line"]
     table = gr.Dataframe(headers=headers, interactive=False, wrap=True, elem_id="jobs-table")
@@ -300,8 +294,6 @@ def _jobs_tab(page: Page) -> None:
     log = gr.Textbox(label="log", lines=14, max_lines=14, interactive=False)
 
     def rows(request: gr.Request) -> tuple:
-        if not page.showing(request, "Jobs"):
-            return gr.skip(), gr.skip()
         out = []
         for job in page.manager.jobs()[:200]:
             status = job.status()
@@ -338,7 +330,8 @@ def _jobs_tab(page: Page) -> None:
             return f"stopping {job_id}"
         return "pick a job"
 
-    page.timer("Jobs", 3.0).tick(rows, outputs=[table, chosen])
+    page.changes("Jobs", lambda: _jobs_key(page)).change(rows, outputs=[table, chosen],
+                                                          show_progress="hidden")
     chosen.change(show, inputs=chosen, outputs=[detail, log])
     again.click(rerun, inputs=chosen, outputs=detail)
     stop.click(stop_job, inputs=chosen, outputs=detail)

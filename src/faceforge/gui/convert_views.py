@@ -44,8 +44,6 @@ def build_convert_views(page: Page, fields: list[Field]) -> None:
                              height=300, elem_id="convert-preview-image")
     def update(request: gr.Request) -> tuple:
         job = page.latest("convert")
-        if not page.showing(request, "Convert"):
-            return (gr.skip(),) * 6
         if job is None:
             return (page.fresh(request, "c-progress", "no conversion yet"), *[gr.skip()] * 5)
         events = page.job_events(job)
@@ -88,8 +86,9 @@ def build_convert_views(page: Page, fields: list[Field]) -> None:
         return (original, swapped,
                 f"frame {index}: {1000 * (time.perf_counter() - started):.0f} ms")
 
-    page.timer("Convert", 1.5).tick(
-        update, outputs=[progress, source, converted, video, download, log])
+    page.changes("Convert", lambda: page.activity("convert")).change(
+        update, outputs=[progress, source, converted, video, download, log],
+        show_progress="hidden")
     run.click(preview, inputs=[frame, *[f.component for f in fields]],
               outputs=[before, after, took])
 

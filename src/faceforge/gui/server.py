@@ -22,6 +22,7 @@ from typing import Any
 
 from faceforge.errors import UsageError
 from faceforge.gui.auth import RequireSecret, new_secret
+from faceforge.gui.calm import with_page_script
 from faceforge.gui.workspace import Workspace
 
 log = logging.getLogger("faceforge")
@@ -83,6 +84,7 @@ class StartingUp:
         self.app: Any = None
         self.failure: str | None = None
         self.stack: contextlib.AsyncExitStack | None = None
+        self.page: Any = None  # the GUI's app with its pages calmed (gui/calm.py)
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -105,7 +107,8 @@ class StartingUp:
         if self.stack is None:
             self.stack = contextlib.AsyncExitStack()
             await self.stack.enter_async_context(self.app.router.lifespan_context(self.app))
-        await self.app(scope, receive, send)
+            self.page = with_page_script(self.app)
+        await self.page(scope, receive, send)
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         while True:
@@ -126,18 +129,26 @@ def build_asgi_app(settings: GuiSettings) -> Any:
     import gradio as gr
     from fastapi import FastAPI
 
-    from faceforge.gui.app import build_ui, theme
+    from faceforge.gui.app import CSS, build_ui, theme
     from faceforge.jobs.manager import JobManager
 
     manager = JobManager(workspace.root)
-    blocks = build_ui(workspace, manager, settings.max_upload_mb)
+    blocks, page = build_ui(workspace, manager, settings.max_upload_mb)
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.get("/ff/live")
+    def live(tab: str = "extract") -> dict:  # the page's light poll (gui/live.py)
+        try:
+            return page.live.answer(tab)
+        except Exception:  # a job folder being written or removed: the next poll answers
+            log.exception("live poll")
+            return {"values": {}}
     app = gr.mount_gradio_app(
         app, blocks, path="", allowed_paths=[str(workspace.root)],
         blocked_paths=[str(workspace.root / "jobs")],
         max_file_size=settings.max_upload_mb * 1024 * 1024, enable_monitoring=False,
         footer_links=[], show_error=True, ssr_mode=False, mcp_server=False, pwa=False,
-        theme=theme(), favicon_path=None)
+        theme=theme(), css=CSS, favicon_path=None)
     _calm_queue(blocks)
     threading.Thread(target=_keep_polling, args=(manager,), daemon=True).start()
     return app

@@ -41,8 +41,6 @@ def build_tools_views(page: Page) -> None:
         return [gr.update(visible=command == chosen) for command in tools]
 
     def update(chosen: str, request: gr.Request) -> tuple:
-        if not page.showing(request, "Tools"):
-            return gr.skip(), gr.skip(), gr.skip()
         job = page.latest(chosen)
         if job is None:
             return page.fresh(request, "tools-progress", f"no `{chosen}` run yet"), None, ""
@@ -53,4 +51,5 @@ def build_tools_views(page: Page) -> None:
                 page.fresh(request, "tools-log", job.log_tail(20)))
 
     picker.change(show, inputs=picker, outputs=groups)
-    page.timer("Tools", 2.0).tick(update, inputs=picker, outputs=[progress, result, log])
+    page.changes("Tools", lambda: page.activity(*tools)).change(
+        update, inputs=picker, outputs=[progress, result, log], show_progress="hidden")

@@ -83,8 +83,6 @@ def build_train_views(page: Page) -> None:
     def update(smoothing: float, last_n: float, log_scale: bool, session: str,
                with_masks: bool, request: gr.Request) -> tuple:
         job, model = _model_dir(page)
-        if not page.showing(request, "Train"):
-            return (gr.skip(),) * 6
         if job is None:
             return (page.fresh(request, "t-progress", "no training yet"), gr.skip(),
                     gr.skip(), gr.skip(), gr.skip(), gr.skip())
@@ -118,9 +116,28 @@ def build_train_views(page: Page) -> None:
         target.write_text(views.analysis_csv(views.analysis_rows(model)))
         return str(target)
 
+    def progress_line() -> str:
+        job = page.latest("train")
+        return "no training yet" if job is None else views.progress_text(page.job_events(job))
+
+    def key() -> list[Any]:
+        """New views to send: the job's state, a new preview (each save), and while it runs
+        a GRAPH_EVERY_S slot for the graph and Analysis (the progress line is polled apart)."""
+        job, model = _model_dir(page)
+        if job is None:
+            return []
+        state = job.status().state
+        previews = [path.stat().st_mtime_ns for path in
+                    (model / "preview.png", model / "preview_masked.png")
+                    if path.exists()] if model else []
+        return [job.id, state, previews, int(time.monotonic() // GRAPH_EVERY_S)
+                if state == "running" else page.activity("train")]
+
     inputs = [smoothing, last_n, log_scale, session, masks]
     outputs = [progress, preview, graph, identity, table, session]
-    page.timer("Train", 2.0).tick(update, inputs=inputs, outputs=outputs)
+    page.live.text(progress, progress_line, tab="Train")
+    page.changes("Train", key).change(update, inputs=inputs, outputs=outputs,
+                                      show_progress="hidden")
     for control in (smoothing, last_n, log_scale, session):
         control.change(update, inputs=inputs, outputs=outputs)
     def toggle(with_masks: bool, request: gr.Request) -> Any:
