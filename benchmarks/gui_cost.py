@@ -1,16 +1,19 @@
 """What the GUI costs: how soon its page is served after `faceforge gui` starts, and how much a
-browser watching a training job (Train tab open: preview, graph, Analysis refreshing) slows the
-training, against the same job with no GUI at all, alternating.
+browser watching a training job (Train tab open: progress, preview, graph, Analysis) slows the
+training, against the same training with no GUI at all.
 
     .venv/bin/python benchmarks/gui_cost.py
-    .venv/bin/python benchmarks/gui_cost.py --rounds 4 --iterations 200
+    .venv/bin/python benchmarks/gui_cost.py --windows 8 --window-s 45
 
-Training: `quick`, batch 16, on faces of lp_d18/lp_d19 (every 2nd frame), run as a GUI job
-(its own worker process) in every case. Three arms per round: no GUI; the GUI with the browser
-(Debian's Chromium through Playwright, as in the tests) on this machine; the same with the
-browser's processes at the lowest priority, which stands in for the remote-server use, where
-the browser runs on the user's own computer. The CPU time the GUI server and the browser used
-during each job is reported as a share of the machine's.
+Training: `quick`, batch 16, bf16, saving (with preview) every 50 iterations, on faces of
+lp_d18/lp_d19 (every 2nd frame): one long job, measured in alternating windows (A/B, so the
+machine's own drift cancels out): *watched*, the GUI server and Debian's Chromium (through
+Playwright, as in the tests) showing its Train tab, both on this machine; and *alone*, the GUI
+server and the browser stopped (SIGSTOP: they take no CPU at all, as with no GUI). Each window's
+first seconds are left out (a resumed browser catches up on its timers). The speed in a window
+is the iterations the job reported over that time (its events, read every 0.2 s). The CPU time
+the GUI server and the browser used in the watched windows is reported as a share of the
+machine's.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Any
 from urllib.error import HTTPError
 from urllib.request import Request, urlopen
 
@@ -126,25 +131,61 @@ def browser_pids(parents: dict[int, int] | None = None) -> set[int]:
     return found
 
 
-def train_job(workspace: Path, iterations: int, name: str) -> float:
-    manager = JobManager(workspace)
-    job = manager.submit("train", {"input_a": "faces/a", "input_b": "faces/b",
-                                   "model_dir": f"models/{name}", "trainer": "quick",
-                                   "batch_size": 16, "iterations": iterations,
-                                   "save_interval": 50, "write_image": True,
-                                   "precision": "bf16", "cpu_kernels": "faceforge"})
-    while not job.status().finished:
-        manager.poll()
-        time.sleep(0.5)
-    if job.status().state != "done":
-        raise RuntimeError(job.log_tail())
-    return float(job.result()["result"]["egs_per_s"])
+class IterationClock:
+    """The training's iteration count over time, from its events (flushed every 0.5 s), read
+    every 0.2 s on a thread of its own."""
+
+    def __init__(self, job: Any) -> None:
+        self.job, self.offset, self.points = job, 0, [(time.monotonic(), 0)]
+        self.running = True
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+
+    def _watch(self) -> None:
+        while self.running:
+            new, self.offset = self.job.read_events(self.offset)
+            iterations = [e["iteration"] for e in new if e.get("kind") == "losses"]
+            if iterations:
+                self.points.append((time.monotonic(), iterations[-1]))
+            time.sleep(0.2)
+
+    def at(self, moment: float) -> float:
+        """Iterations done at `moment`, between the two reports around it."""
+        points = list(self.points)
+        for (t0, i0), (t1, i1) in zip(points, points[1:], strict=False):
+            if t0 <= moment <= t1:
+                return i0 + (i1 - i0) * (moment - t0) / max(t1 - t0, 1e-9)
+        raise ValueError("no report after that moment yet")
+
+    def rate(self, start: float, end: float) -> float:
+        while self.points[-1][0] < end:
+            time.sleep(0.2)
+        return (self.at(end) - self.at(start)) / (end - start)
+
+    def stop(self) -> None:
+        self.running = False
+
+
+def pause(pids: set[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def gui_pids(gui_pid: int) -> set[int]:
+    """The GUI server's processes (its session: it starts its own)."""
+    return {int(e.name) for e in Path("/proc").iterdir() if e.name.isdigit()
+            and (fields := _stat(int(e.name))) is not None and int(fields[3]) == gui_pid}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--iterations", type=int, default=150)
+    parser.add_argument("--windows", type=int, default=8, help="windows of each kind")
+    parser.add_argument("--window-s", type=float, default=45.0)
+    parser.add_argument("--settle-s", type=float, default=10.0,
+                        help="seconds left out at the start of each window")
     parser.add_argument("--startup-only", action="store_true",
                         help="only measure how soon the page is served")
     args = parser.parse_args()
@@ -167,49 +208,66 @@ def main() -> None:
             while not job.status().finished:
                 manager.poll()
                 time.sleep(0.5)
-        arms = {"no GUI": [], "GUI open on the Train tab, browser on this machine": [],
-                "GUI open on the Train tab, browser at the lowest priority": []}
-        shares: dict[str, list[tuple[float, float]]] = {name: [] for name in arms}
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                                 args=CHROMIUM_ARGS)
-            for round_number in range(args.rounds):
-                for number, (arm, runs) in enumerate(arms.items()):
-                    name = f"r{round_number}a{number}"
-                    if number == 0:
-                        runs.append(train_job(workspace, args.iterations, name))
-                        continue
-                    with running_gui(workspace) as (url, process, _):
-                        gui = GuiPage(browser.new_page(), url)
-                        gui.open()
-                        gui.tab("Train")
-                        if "lowest priority" in arm:  # stands in for a browser elsewhere
-                            for pid in browser_pids():
-                                os.setpriority(os.PRIO_PROCESS, pid, 19)
-                        before, started = watcher_cpu_seconds(process.pid), time.monotonic()
-                        runs.append(train_job(workspace, args.iterations, name))
-                        elapsed = (time.monotonic() - started) * (os.cpu_count() or 1)
-                        after = watcher_cpu_seconds(process.pid)
-                        shares[arm].append(((after[0] - before[0]) / elapsed,
-                                            (after[1] - before[1]) / elapsed))
-                        gui.page.close()
-                    for pid in browser_pids():
-                        os.setpriority(os.PRIO_PROCESS, pid, 0)
-                print(f"round {round_number + 1}: " + "; ".join(
-                    f"{arm}: {runs[-1]:.1f} EGs/s" for arm, runs in arms.items()), flush=True)
-            browser.close()
-    alone = statistics.median(arms["no GUI"])
-    print("\n| training quick, batch 16 | EGs/s (median) | vs no GUI | runs | CPU share: GUI "
-          "server | browser |\n|---|---:|---:|---|---:|---:|")
-    for arm, runs in arms.items():
-        median = statistics.median(runs)
-        gui_share = browser_share = "-"
-        if shares[arm]:
-            gui_share = f"{statistics.median(s[0] for s in shares[arm]):.1%}"
-            browser_share = f"{statistics.median(s[1] for s in shares[arm]):.1%}"
-        print(f"| {arm} | {median:.1f} | {median / alone - 1:+.1%} | "
-              f"{' '.join(f'{v:.1f}' for v in runs)} | {gui_share} | {browser_share} |")
-    print("\nCPU share: CPU time used while training, over the machine's (all cores).")
+        job = manager.submit("train", {"input_a": "faces/a", "input_b": "faces/b",
+                                       "model_dir": "models/bench", "trainer": "quick",
+                                       "batch_size": 16, "iterations": 10 ** 6,
+                                       "save_interval": 50, "write_image": True,
+                                       "precision": "bf16", "cpu_kernels": "faceforge"})
+        manager.poll()  # started here: the worker is this script's child, not the GUI's
+        clock = IterationClock(job)
+        rates: dict[str, list[float]] = {"alone": [], "watched": []}
+        shares: list[tuple[float, float]] = []
+        try:
+            with running_gui(workspace) as (url, process, _), sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                                     args=CHROMIUM_ARGS)
+                gui = GuiPage(browser.new_page(), url)
+                gui.open()
+                gui.tab("Train")
+                gui.wait_text("train-progress", "iteration", timeout_s=300)
+                watchers = gui_pids(process.pid) | browser_pids()
+                for number in range(2 * args.windows):
+                    kind = ("watched", "alone")[number % 2]
+                    if kind == "alone":
+                        pause(watchers, signal.SIGSTOP)
+                    start = time.monotonic()
+                    before = watcher_cpu_seconds(process.pid)
+                    time.sleep(args.window_s)
+                    end = time.monotonic()
+                    after = watcher_cpu_seconds(process.pid)
+                    if kind == "alone":
+                        pause(watchers, signal.SIGCONT)
+                    else:
+                        machine = (end - start) * (os.cpu_count() or 1)
+                        shares.append(((after[0] - before[0]) / machine,
+                                       (after[1] - before[1]) / machine))
+                    rates[kind].append(16 * clock.rate(start + args.settle_s, end))
+                    print(f"window {number + 1} ({kind}): {rates[kind][-1]:.1f} EGs/s",
+                          flush=True)
+                browser.close()
+        finally:
+            clock.stop()
+            manager.stop(job.id)
+            while not job.status().finished:
+                manager.poll()
+                time.sleep(0.5)
+    alone = statistics.median(rates["alone"])
+    watched = statistics.median(rates["watched"])
+    pairs = [w / a - 1 for w, a in zip(rates["watched"], rates["alone"], strict=True)]
+    print("\n| training quick, batch 16 | EGs/s (median) | vs alone | windows |"
+          "\n|---|---:|---:|---|")
+    for kind, median in (("alone: no GUI (GUI server and browser stopped)", alone),
+                         ("watched: GUI server and browser on the Train tab, this machine",
+                          watched)):
+        runs = rates["alone" if kind.startswith("alone") else "watched"]
+        print(f"| {kind} | {median:.1f} | {median / alone - 1:+.1%} | "
+              f"{' '.join(f'{v:.1f}' for v in runs)} |")
+    print(f"\nwatched vs the alone window after it, each pair: "
+          f"{' '.join(f'{p:+.1%}' for p in pairs)} (median {statistics.median(pairs):+.1%})")
+    print(f"CPU share in the watched windows (of the machine's {os.cpu_count()} cores): GUI "
+          f"server {statistics.median(s[0] for s in shares):.1%}, browser "
+          f"{statistics.median(s[1] for s in shares):.1%}")
+
 
 if __name__ == "__main__":
     main()

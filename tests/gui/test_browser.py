@@ -59,7 +59,7 @@ def test_upload_extract_train_convert_and_play_in_a_browser(chromium, video_dir,
         job = gui.wait_text("train-message", "queued").split()[-1]
         gui.wait_text("train-progress", "running", "EGs/s", job)
         gui.wait_image("train-preview")
-        gui.wait_for("#train-graph canvas, #train-graph svg", 60)
+        gui.wait_image("train-graph", 60)
         gui.screenshot(shots / "train-graph.png")
         gui.page.get_by_role("tab", name="Analysis").click()
         gui.wait_text("train-analysis", "total")

@@ -52,7 +52,7 @@ def test_a_job_outlives_a_killed_gui_and_a_killed_job_is_marked_failed(chromium,
         gui.open()
         gui.tab("Train")
         gui.wait_text("train-progress", "running", "EGs/s")
-        gui.page.wait_for_selector("#train-graph canvas, #train-graph svg", timeout=60_000)
+        gui.wait_image("train-graph", 60)
         os.kill(worker, signal.SIGKILL)
         gui.wait_text("train-progress", "failed", "ended without finishing")
         gui.tab("Jobs")

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import cv2
 import gradio as gr
-import pandas as pd
 
+from faceforge.core.plot import OTHER_COLOURS, OUTPUT_COLOUR, SOURCE_COLOUR, line_plot
 from faceforge.gui import views
 
 # New losses redraw the graph, and the Analysis table is redrawn, at most this often: each redraw
@@ -46,13 +46,14 @@ def build_train_views(page: Page) -> None:
                 last_n = gr.Number(value=0, precision=0, label="last N iterations (0: all)")
                 log_scale = gr.Checkbox(label="log scale", value=False)
                 session = gr.Dropdown(label="session", choices=["all"], value="all")
-            graph = gr.LinePlot(x="iteration", y="loss", color="series", height=300,
-                                label="loss", elem_id="train-graph")
-            identity = gr.LinePlot(x="iteration", y="score", color="series", height=220,
-                                   label="at each save: dlib distance of A→B swaps to B "
-                                         "and A (lower is nearer), mouth kept (correlation) "
-                                         "and sharpness (÷ A's; higher is better)",
-                                   elem_id="train-identity")
+            # Pictures drawn on the server (core/plot.py): a plot component redraws its
+            # points in the browser at each update, on the machine the training runs on.
+            graph = gr.Image(label="loss", interactive=False,
+                             elem_id="train-graph", format="png")
+            identity = gr.Image(label="at each save: dlib distance of A→B swaps to B and A "
+                                      "(lower is nearer), mouth kept (correlation) and "
+                                      "sharpness (÷ A's; higher is better)",
+                                interactive=False, elem_id="train-identity", format="png")
         with gr.Tab("Analysis", elem_id="train-analysis-tab"):
             table = gr.Dataframe(headers=views.SESSION_HEADERS, interactive=False,
                                  elem_id="train-analysis")
@@ -95,14 +96,14 @@ def build_train_views(page: Page) -> None:
         if page.due(request, "t-graph", (controls, len(history),
                                          history[-1] if history else None), controls,
                     GRAPH_EVERY_S):  # new settings at once, new losses every few seconds
-            graph = _frame(views.graph_rows(history, float(smoothing), int(last_n or 0),
-                                            bool(log_scale), _session_window(model, session)),
-                           "loss")
-        identity = views.identity_rows(model)
+            graph = _loss_plot(*views.graph_series(
+                history, float(smoothing), int(last_n or 0), bool(log_scale),
+                _session_window(model, session)), bool(log_scale))
+        saves, scores = views.score_series(model)
         return (page.fresh(request, "t-progress", views.progress_text(events)),
                 picture(model, with_masks, False, request), graph,
-                page.fresh(request, "t-identity", _frame(identity, "score"),
-                           key=(job.id, len(identity))),
+                page.fresh(request, "t-identity", _score_plot(saves, scores),
+                           key=(job.id, len(saves))),
                 rows if page.due(request, "t-table", rows, job.id, GRAPH_EVERY_S)
                 else gr.skip(),
                 page.fresh(request, "t-sessions", gr.update(choices=["all", *sessions]),
@@ -149,11 +150,28 @@ def build_train_views(page: Page) -> None:
     export.click(csv_file, outputs=export)
 
 
-def _frame(rows: list[dict], value: str) -> pd.DataFrame:
-    """Rows for a line plot with numeric axes even when empty (the plot keeps the axis types
-    of the first data it gets)."""
-    frame = pd.DataFrame(rows, columns=["iteration", value, "series"])
-    return frame.astype({"iteration": "float64", value: "float64", "series": "str"})
+# Raw losses light, smoothed dark; A blue, B orange.
+_LOSS_COLOURS = {"A": (158, 198, 225), "B": (252, 196, 148), "A smoothed": (31, 119, 180),
+                 "B smoothed": (230, 110, 10)}
+
+
+def _loss_plot(iterations: Any, curves: dict[str, Any], log_scale: bool) -> Any:
+    if not len(iterations):
+        return None
+    prefix = "log10 " if log_scale else ""
+    return line_plot(iterations, [(prefix + name, values, _LOSS_COLOURS[name])
+                                  for name, values in curves.items()],
+                     x_label="iteration", size=(900, 300),
+                     thickness=[2 if name.endswith("smoothed") else 1 for name in curves])
+
+
+def _score_plot(saves: list[int], scores: dict[str, list[float | None]]) -> Any:
+    if not saves:
+        return None
+    colours = [OUTPUT_COLOUR, SOURCE_COLOUR, *OTHER_COLOURS]
+    return line_plot(saves, [(name, values, colour) for (name, values), colour
+                             in zip(scores.items(), colours, strict=False)],
+                     x_label="iteration", size=(900, 220))
 
 
 def _session_window(model: Path | None, session: str) -> tuple[int, int] | None:

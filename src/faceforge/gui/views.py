@@ -144,51 +144,44 @@ def _thin(iterations: np.ndarray, *series: np.ndarray) -> list[np.ndarray]:
     return [means(iterations), *(means(s) for s in series)]
 
 
-def graph_rows(history: list[tuple[int, float, float]], smoothing: float, last_n: int,
-               log_scale: bool, window: tuple[int, int] | None = None) -> list[dict]:
-    """Rows (iteration, loss, series) for a line plot: each side raw and smoothed."""
-    if not history:
-        return []
-    data = np.asarray(history, dtype=np.float64)
+def graph_series(history: list[tuple[int, float, float]], smoothing: float, last_n: int,
+                 log_scale: bool, window: tuple[int, int] | None = None
+                 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Iterations and, for each side, its losses raw and smoothed (log10 with `log_scale`),
+    at most MAX_POINTS of each."""
+    data = np.asarray(history, dtype=np.float64).reshape(-1, 3)
     if window is not None:
         data = data[(data[:, 0] > window[0]) & (data[:, 0] <= window[1])]
     if last_n and len(data):
         data = data[data[:, 0] > data[-1, 0] - last_n]
     if not len(data):
-        return []
+        return np.zeros(0), {}
     iterations, loss_a, loss_b = data[:, 0], data[:, 1], data[:, 2]
     curves = {"A": loss_a, "B": loss_b}
     if smoothing > 0:
         curves.update({"A smoothed": smooth(loss_a, smoothing),
                        "B smoothed": smooth(loss_b, smoothing)})
-    names = list(curves)
     thinned = _thin(iterations, *curves.values())
-    rows = []
-    for name, values in zip(names, thinned[1:], strict=True):
-        for iteration, value in zip(thinned[0], values, strict=True):
-            if log_scale:
-                value = math.log10(value) if value > 0 else float("nan")
-            rows.append({"iteration": float(iteration), "loss": float(value), "series": name})
-    return rows
+    if log_scale:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            thinned[1:] = [np.where(c > 0, np.log10(c), np.nan) for c in thinned[1:]]
+    return thinned[0], dict(zip(curves, thinned[1:], strict=True))
 
 
 # The scores at each save, as the Graph names them.
-SCORE_SERIES = (("identity/a2b_to_b", "A→B to B"), ("identity/a2b_to_a", "A→B to A"),
+SCORE_SERIES = (("identity/a2b_to_b", "A->B to B"), ("identity/a2b_to_a", "A->B to A"),
                 ("quality/a2b_mouth_correlation", "mouth kept"),
                 ("quality/a2b_sharpness_ratio", "sharpness"))
 
 
-def identity_rows(model_dir: Path) -> list[dict]:
+def score_series(model_dir: Path) -> tuple[list[int], dict[str, list[float | None]]]:
     """The scores at each save: distance of A→B swaps to B and to A, and how well they keep
     A's mouth opening (correlation) and how sharp they are (ratio to A's faces)."""
     _, scores = read_loss_log(model_dir)
-    rows = []
-    for record in scores:
-        for key, name in SCORE_SERIES:
-            if key in record:
-                rows.append({"iteration": float(record["iteration"]),
-                             "score": float(record[key]), "series": name})
-    return rows
+    iterations = [int(record["iteration"]) for record in scores]
+    series = {name: [float(r[key]) if key in r else None for r in scores]
+              for key, name in SCORE_SERIES if any(key in r for r in scores)}
+    return iterations, series
 
 
 SESSION_HEADERS = ["session", "start", "end", "elapsed", "batch", "iterations", "EGs/s"]

@@ -14,90 +14,12 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
+from faceforge.core.plot import OTHER_COLOURS, OUTPUT_COLOUR, SOURCE_COLOUR, line_plot
+from faceforge.core.plot import text as _text
 from faceforge.io.files import atomic_write
 
 if TYPE_CHECKING:
     from faceforge.pipeline.report import FrameScore
-
-_PLOT_SIZE = (760, 230)  # width, height in pixels
-_MARGIN = (58, 16, 30, 36)  # left, right, top, bottom
-_BACKGROUND = (255, 255, 255)
-_INK = (40, 40, 40)
-_GRID = (225, 225, 225)
-# RGB colours of the plotted series.
-SOURCE_COLOUR = (120, 120, 120)
-OUTPUT_COLOUR = (214, 39, 40)
-OTHER_COLOURS = ((31, 119, 180), (44, 160, 44), (255, 127, 14))
-_FONT = cv2.FONT_HERSHEY_SIMPLEX
-
-
-def _text(image: np.ndarray, text: str, origin: tuple[int, int], scale: float = 0.42,
-          colour: tuple[int, int, int] = _INK) -> None:
-    cv2.putText(image, text, origin, _FONT, scale, colour, 1, cv2.LINE_AA)
-
-
-def _tick(value: float) -> str:
-    return f"{value:.3g}"
-
-
-Series = tuple[str, Sequence[float | None], tuple[int, int, int]]  # label, values, RGB
-
-
-def line_plot(x: Sequence[int], series: Sequence[Series],
-              reference: float | None = None) -> np.ndarray:
-    """An RGB line plot of each series over `x` (frame numbers); None values break lines.
-    `reference` draws a dashed horizontal line (the ideal or a threshold)."""
-    width, height = _PLOT_SIZE
-    left, right, top, bottom = _MARGIN
-    image = np.full((height, width, 3), _BACKGROUND, np.uint8)
-    values = [v for _, ys, _ in series for v in ys if v is not None and math.isfinite(v)]
-    if reference is not None:
-        values.append(reference)
-    low, high = (min(values), max(values)) if values else (0.0, 1.0)
-    if high - low < 1e-9:
-        low, high = low - 0.5, high + 0.5
-    pad = (high - low) * 0.08
-    low, high = low - pad, high + pad
-    x0, x1 = (min(x), max(x)) if len(x) else (0, 1)
-    x1 = x1 if x1 > x0 else x0 + 1
-
-    def at(xv: float, yv: float) -> tuple[int, int]:
-        px = left + (xv - x0) / (x1 - x0) * (width - left - right)
-        py = top + (high - yv) / (high - low) * (height - top - bottom)
-        return int(round(px)), int(round(py))
-
-    for k in range(5):
-        yv = low + (high - low) * k / 4
-        y = at(x0, yv)[1]
-        cv2.line(image, (left, y), (width - right, y), _GRID, 1)
-        _text(image, _tick(yv), (4, y + 4), 0.36)
-    for k in range(6):
-        xv = x0 + (x1 - x0) * k / 5
-        xp = at(xv, low)[0]
-        _text(image, f"{xv:.0f}", (xp - 10, height - bottom + 16), 0.36)
-    _text(image, "frame", (width - right - 40, height - 6), 0.36)
-    cv2.rectangle(image, (left, top), (width - right, height - bottom), _INK, 1)
-    if reference is not None:
-        y = at(x0, reference)[1]
-        for start in range(left, width - right, 12):
-            cv2.line(image, (start, y), (min(start + 6, width - right), y), (90, 90, 90), 1)
-    for label_index, (label, ys, colour) in enumerate(series):
-        run: list[tuple[int, int]] = []
-        for xv, yv in [*zip(x, ys, strict=True), (None, None)]:
-            if xv is None or yv is None or not math.isfinite(yv):
-                if len(run) > 1:
-                    cv2.polylines(image, [np.array(run, np.int32)], False, colour, 2,
-                                  cv2.LINE_AA)
-                elif len(run) == 1:
-                    cv2.circle(image, run[0], 2, colour, -1, cv2.LINE_AA)
-                run = []
-                continue
-            run.append(at(xv, yv))
-        lx = left + 8 + label_index * 170
-        cv2.line(image, (lx, top - 10), (lx + 18, top - 10), colour, 2, cv2.LINE_AA)
-        _text(image, label, (lx + 22, top - 6), 0.4)
-    return image
-
 
 def _caption(tile: np.ndarray, text: str) -> np.ndarray:
     bar = np.full((18, tile.shape[1], 3), 24, np.uint8)
