@@ -78,5 +78,5 @@ def test_an_idle_page_draws_a_few_frames_a_second_and_sends_no_gradio_events(tmp
         frames = (page.evaluate("() => window.ffFrames") - before) / 10
         assert frames < 12, f"{frames:.0f} frames/s (gradio alone: 60)"
         assert events == [], events  # nothing changed: no gradio event
-        assert 3 <= len(polls) <= 7, polls  # the light poll, every 2 s
-        assert "system-panel" and gui.text("system-panel")
+        assert 2 <= len(polls) <= 5, polls  # the light poll, every 3 s
+        assert gui.text("system-panel")

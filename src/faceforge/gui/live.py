@@ -6,10 +6,10 @@ server a trip through its queue. On the training machine that time is taken from
 So the page does not refresh its views on a timer. It polls `ff/live` every POLL_SECONDS with a
 plain request (no gradio event): the answer carries the system panel, the Train tab's progress
 line, and for the shown tab a *key* (its job's id, state and how far its events and log have
-grown; for the Train tab the preview's time and a 10 s slot of new losses). The key lands in a
+grown; for the Train tab the preview's time, which changes at each save). The key lands in a
 hidden field of the tab; only when it changes does the field's change event refresh the tab's
-views through gradio. A training therefore costs a gradio event every 10 s and at each save, not
-one every 2 s.
+views through gradio. A training therefore costs a gradio event at each save, not one every
+2 s.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 import gradio as gr
 
-POLL_SECONDS = 2.0
+POLL_SECONDS = 3.0
 SYSTEM_EVERY_S = 5.0  # the system panel's numbers (and nvidia-smi) at most this often
 
 # A frontend-only event (no server function, so no gradio queue and no loading states): asks

@@ -157,10 +157,11 @@ def build_asgi_app(settings: GuiSettings) -> Any:
 def _calm_queue(blocks: Any) -> None:
     """Gradio's event queue checks for work every millisecond when it has none (and for
     progress every 10 ms): on a 2-core machine that alone took about 5% of a core from the
-    training the GUI watches. Every 20 ms (and 100 ms) adds at most that much to a click's
-    answer. These are gradio's internal settings: left alone if they are gone."""
+    training the GUI watches. Every 50 ms (and 100 ms) adds at most that much to a click's
+    answer (the live views do not go through the queue, gui/live.py). These are gradio's
+    internal settings: left alone if they are gone."""
     queue = getattr(blocks, "_queue", None)
-    for name, seconds in (("sleep_when_free", 0.02), ("progress_update_sleep_when_free", 0.1)):
+    for name, seconds in (("sleep_when_free", 0.05), ("progress_update_sleep_when_free", 0.1)):
         if isinstance(getattr(queue, name, None), float):
             setattr(queue, name, seconds)
 

@@ -13,9 +13,9 @@ import gradio as gr
 from faceforge.core.plot import OTHER_COLOURS, OUTPUT_COLOUR, SOURCE_COLOUR, line_plot
 from faceforge.gui import views
 
-# New losses redraw the graph, and the Analysis table is redrawn, at most this often: each redraw
-# costs the browser CPU time, which on the training machine is taken from the training (the
-# live EGs/s is in the progress line, refreshed at every tick).
+# The graph and the Analysis table are redrawn at the saves, and at most this often (a model
+# saved every few iterations): each redraw costs the browser CPU time, which on the training
+# machine is taken from the training (the live EGs/s is in the polled progress line).
 GRAPH_EVERY_S = 10.0
 
 if TYPE_CHECKING:
@@ -122,8 +122,9 @@ def build_train_views(page: Page) -> None:
         return "no training yet" if job is None else views.progress_text(page.job_events(job))
 
     def key() -> list[Any]:
-        """New views to send: the job's state, a new preview (each save), and while it runs
-        a GRAPH_EVERY_S slot for the graph and Analysis (the progress line is polled apart)."""
+        """New views to send: the job's state and each save (a new preview); the graph and
+        Analysis follow the saves, as in Faceswap (the progress line with the live EGs/s is
+        polled apart)."""
         job, model = _model_dir(page)
         if job is None:
             return []
@@ -131,8 +132,8 @@ def build_train_views(page: Page) -> None:
         previews = [path.stat().st_mtime_ns for path in
                     (model / "preview.png", model / "preview_masked.png")
                     if path.exists()] if model else []
-        return [job.id, state, previews, int(time.monotonic() // GRAPH_EVERY_S)
-                if state == "running" else page.activity("train")]
+        return [job.id, state, previews, None if state == "running"
+                else page.activity("train")]
 
     inputs = [smoothing, last_n, log_scale, session, masks]
     outputs = [progress, preview, graph, identity, table, session]
