@@ -5,13 +5,15 @@ training, against the same training with no GUI at all.
     .venv/bin/python benchmarks/gui_cost.py
     .venv/bin/python benchmarks/gui_cost.py --windows 8 --window-s 45
 
-Training: `quick`, batch 16, bf16, saving (with preview) every 50 iterations, on faces of
+Training: `quick`, batch 16, bf16, saving (with preview) every 25 iterations, on faces of
 lp_d18/lp_d19 (every 2nd frame): one long job, measured in alternating windows (A/B, so the
 machine's own drift cancels out): *watched*, the GUI server and Debian's Chromium (through
 Playwright, as in the tests) showing its Train tab, both on this machine; and *alone*, the GUI
 server and the browser stopped (SIGSTOP: they take no CPU at all, as with no GUI). Each window's
 first seconds are left out (a resumed browser catches up on its timers). The speed in a window
-is the iterations the job reported over that time (its events, read every 0.2 s). The CPU time
+is over whole save cycles, from its first save to its last (the times the job's events carry),
+so that every window holds the same work, saves included (the GUI's views follow the saves).
+The CPU time
 the GUI server and the browser used in the watched windows is reported as a share of the
 machine's.
 """
@@ -132,11 +134,11 @@ def browser_pids(parents: dict[int, int] | None = None) -> set[int]:
 
 
 class IterationClock:
-    """The training's iteration count over time, from its events (flushed every 0.5 s), read
-    every 0.2 s on a thread of its own."""
+    """When the training saved its model, from its events (each stamped by the worker when it
+    happened), read every 0.2 s on a thread of its own."""
 
     def __init__(self, job: Any) -> None:
-        self.job, self.offset, self.points = job, 0, [(time.monotonic(), 0)]
+        self.job, self.offset, self.saves = job, 0, []
         self.running = True
         self.thread = threading.Thread(target=self._watch, daemon=True)
         self.thread.start()
@@ -144,23 +146,19 @@ class IterationClock:
     def _watch(self) -> None:
         while self.running:
             new, self.offset = self.job.read_events(self.offset)
-            iterations = [e["iteration"] for e in new if e.get("kind") == "losses"]
-            if iterations:
-                self.points.append((time.monotonic(), iterations[-1]))
+            self.saves += [(e["t"], e["iteration"]) for e in new
+                           if e.get("kind") == "saved" and e.get("what") == "model"]
             time.sleep(0.2)
-
-    def at(self, moment: float) -> float:
-        """Iterations done at `moment`, between the two reports around it."""
-        points = list(self.points)
-        for (t0, i0), (t1, i1) in zip(points, points[1:], strict=False):
-            if t0 <= moment <= t1:
-                return i0 + (i1 - i0) * (moment - t0) / max(t1 - t0, 1e-9)
-        raise ValueError("no report after that moment yet")
 
     def rate(self, start: float, end: float) -> float:
-        while self.points[-1][0] < end:
+        """Iterations per second between the first and the last save in [start, end] (wall
+        clock): whole save cycles, so each window holds the same work (saves included)."""
+        while self.running and (not self.saves or self.saves[-1][0] < end):
             time.sleep(0.2)
-        return (self.at(end) - self.at(start)) / (end - start)
+        inside = [(t, i) for t, i in self.saves if start <= t <= end]
+        if len(inside) < 2:
+            raise RuntimeError("fewer than two saves in a window: make --window-s longer")
+        return (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0])
 
     def stop(self) -> None:
         self.running = False
@@ -184,7 +182,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--windows", type=int, default=8, help="windows of each kind")
     parser.add_argument("--window-s", type=float, default=45.0)
-    parser.add_argument("--settle-s", type=float, default=10.0,
+    parser.add_argument("--settle-s", type=float, default=8.0,
                         help="seconds left out at the start of each window")
     parser.add_argument("--startup-only", action="store_true",
                         help="only measure how soon the page is served")
@@ -211,7 +209,7 @@ def main() -> None:
         job = manager.submit("train", {"input_a": "faces/a", "input_b": "faces/b",
                                        "model_dir": "models/bench", "trainer": "quick",
                                        "batch_size": 16, "iterations": 10 ** 6,
-                                       "save_interval": 50, "write_image": True,
+                                       "save_interval": 25, "write_image": True,
                                        "precision": "bf16", "cpu_kernels": "faceforge"})
         manager.poll()  # started here: the worker is this script's child, not the GUI's
         clock = IterationClock(job)
@@ -230,15 +228,15 @@ def main() -> None:
                     kind = ("watched", "alone")[number % 2]
                     if kind == "alone":
                         pause(watchers, signal.SIGSTOP)
-                    start = time.monotonic()
+                    start, started = time.time(), time.monotonic()
                     before = watcher_cpu_seconds(process.pid)
                     time.sleep(args.window_s)
-                    end = time.monotonic()
+                    end, ended = time.time(), time.monotonic()
                     after = watcher_cpu_seconds(process.pid)
                     if kind == "alone":
                         pause(watchers, signal.SIGCONT)
                     else:
-                        machine = (end - start) * (os.cpu_count() or 1)
+                        machine = (ended - started) * (os.cpu_count() or 1)
                         shares.append(((after[0] - before[0]) / machine,
                                        (after[1] - before[1]) / machine))
                     rates[kind].append(16 * clock.rate(start + args.settle_s, end))

@@ -3,7 +3,10 @@ script that slows gradio's idle redraws (gui/calm.py)."""
 
 from __future__ import annotations
 
+import json
 import time
+
+import numpy as np
 
 from faceforge.gui.calm import PAGE_SCRIPT, with_page_script
 from faceforge.gui.live import LiveViews
@@ -80,3 +83,43 @@ def test_an_idle_page_draws_a_few_frames_a_second_and_sends_no_gradio_events(tmp
         assert events == [], events  # nothing changed: no gradio event
         assert 2 <= len(polls) <= 5, polls  # the light poll, every 3 s
         assert gui.text("system-panel")
+
+
+def test_the_loss_log_is_read_once_and_again_only_when_replaced(tmp_path):
+    from faceforge.gui import views
+    from faceforge.io.files import atomic_write
+
+    log = tmp_path / "loss_log.jsonl"
+    lines = [json.dumps({"iteration": i, "loss_a": 1.0 / i, "loss_b": 2.0 / i}) for i in (1, 2)]
+    log.write_text("\n".join(lines) + "\n")
+    assert views.read_loss_log(tmp_path)[0] == [(1, 1.0, 2.0), (2, 0.5, 1.0)]
+    with open(log, "a") as file:  # a save's scores, and a line being written
+        file.write(json.dumps({"iteration": 2, "identity/a2b_to_b": 0.5}) + "\n")
+        file.write('{"iteration": 3, "loss_a"')
+    losses, scores = views.read_loss_log(tmp_path)
+    assert len(losses) == 2 and scores == [{"iteration": 2, "identity/a2b_to_b": 0.5}]
+    with open(log, "a") as file:
+        file.write(': 0.3, "loss_b": 0.6}\n')
+    assert views.read_loss_log(tmp_path)[0][-1] == (3, 0.3, 0.6)
+    atomic_write(log, lines[0] + "\n")  # a resumed run cuts the log back to its last save
+    assert views.read_loss_log(tmp_path) == ([(1, 1.0, 2.0)], [])
+    iterations, scored = views.score_series(tmp_path)
+    assert iterations == [] and scored == {}
+
+
+def test_the_graph_is_a_picture_of_each_side_raw_and_smoothed():
+    from faceforge.gui import views
+    from faceforge.gui.train_views import _loss_plot
+
+    history = [(i, 1.0 / i, 2.0 / i) for i in range(1, 5001)]
+    iterations, curves = views.graph_series(history, 0.9, 1000, False)
+    assert list(curves) == ["A", "B", "A smoothed", "B smoothed"]
+    assert len(iterations) <= views.MAX_POINTS and iterations[0] > 4000
+    assert np.all(curves["A smoothed"] > 0)
+    logged = views.graph_series(history[:100], 0.0, 0, True)[1]
+    assert list(logged) == ["A", "B"] and np.isclose(logged["A"][0], 0.0)
+    picture = _loss_plot(iterations, curves, False)
+    assert picture.shape == (300, 900, 3) and picture.dtype == np.uint8
+    blue = np.all(picture == (31, 119, 180), axis=-1)  # the smoothed A line is drawn
+    assert blue.sum() > 500
+    assert _loss_plot(np.zeros(0), {}, False) is None

@@ -76,7 +76,7 @@ class Page:
     def fresh(self, request: gr.Request | None, name: str, value: Any,
               key: Any = None) -> Any:
         """`value` if this browser session has not been sent it (or its `key`) already, else
-        gr.skip(): the timers then cost almost nothing while nothing changes."""
+        gr.skip(): a refresh then sends only what changed."""
         session = self.shown.setdefault(getattr(request, "session_hash", None) or "", {})
         marker = repr(value) if key is None else key
         if session.get(name) == marker:

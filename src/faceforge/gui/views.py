@@ -7,6 +7,8 @@ import csv
 import io
 import json
 import math
+import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,23 +93,47 @@ def _duration(seconds: float) -> str:
 # Training: the graph and the Analysis table
 
 
+@dataclass
+class _LossLog:
+    """What was read of one model's loss log: only lines added since are parsed."""
+
+    key: tuple[int, int] = (0, 0)  # the file's inode and where reading stopped
+    losses: list[tuple[int, float, float]] = field(default_factory=list)
+    scores: list[dict] = field(default_factory=list)
+
+
+_LOSS_LOGS: dict[Path, _LossLog] = {}
+_LOSS_LOGS_LOCK = threading.Lock()
+
+
 def read_loss_log(model_dir: Path) -> tuple[list[tuple[int, float, float]], list[dict]]:
-    """The saved history: per-iteration losses and the scores measured at saves."""
-    losses, scores = [], []
-    try:
-        lines = (Path(model_dir) / "loss_log.jsonl").read_text().splitlines()
-    except OSError:
-        return losses, scores
-    for line in lines:
+    """The saved history: per-iteration losses and the scores measured at saves. The log only
+    grows while a training runs; a log replaced or cut is read again from its start."""
+    path = Path(model_dir) / "loss_log.jsonl"
+    with _LOSS_LOGS_LOCK:
         try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if "loss_a" in record:
-            losses.append((record["iteration"], record["loss_a"], record["loss_b"]))
-        elif any(key.startswith("identity/") for key in record):
-            scores.append(record)
-    return losses, scores
+            with open(path, "rb") as file:
+                stat = os.fstat(file.fileno())
+                known = _LOSS_LOGS.get(path)
+                if known is None or known.key[0] != stat.st_ino or known.key[1] > stat.st_size:
+                    known = _LOSS_LOGS[path] = _LossLog(key=(stat.st_ino, 0))
+                file.seek(known.key[1])
+                added = file.read()
+        except OSError:
+            _LOSS_LOGS.pop(path, None)
+            return [], []
+        complete = added[:added.rfind(b"\n") + 1]  # a line being written waits for next time
+        known.key = (known.key[0], known.key[1] + len(complete))
+        for line in complete.splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if "loss_a" in record:
+                known.losses.append((record["iteration"], record["loss_a"], record["loss_b"]))
+            elif any(key.startswith("identity/") for key in record):
+                known.scores.append(record)
+        return list(known.losses), list(known.scores)
 
 
 def loss_history(model_dir: Path, live: JobEvents | None) -> list[tuple[int, float, float]]:
