@@ -85,8 +85,7 @@ def build_train_views(page: Page) -> None:
                with_masks: bool, request: gr.Request) -> tuple:
         job, model = _model_dir(page)
         if job is None:
-            return (page.fresh(request, "t-progress", "no training yet"), gr.skip(),
-                    gr.skip(), gr.skip(), gr.skip(), gr.skip())
+            return (gr.skip(),) * 5
         events = page.job_events(job)
         rows = views.analysis_rows(model, events)
         sessions = [str(r[0]) for r in rows if r[0] != "total"]
@@ -95,13 +94,12 @@ def build_train_views(page: Page) -> None:
         graph = gr.skip()
         if page.due(request, "t-graph", (controls, len(history),
                                          history[-1] if history else None), controls,
-                    GRAPH_EVERY_S):  # new settings at once, new losses every few seconds
+                    GRAPH_EVERY_S):  # new settings at once, new losses at most every 10 s
             graph = _loss_plot(*views.graph_series(
                 history, float(smoothing), int(last_n or 0), bool(log_scale),
                 _session_window(model, session)), bool(log_scale))
         saves, scores = views.score_series(model)
-        return (page.fresh(request, "t-progress", views.progress_text(events)),
-                picture(model, with_masks, False, request), graph,
+        return (picture(model, with_masks, False, request), graph,
                 page.fresh(request, "t-identity", _score_plot(saves, scores),
                            key=(job.id, len(saves))),
                 rows if page.due(request, "t-table", rows, job.id, GRAPH_EVERY_S)
@@ -136,7 +134,7 @@ def build_train_views(page: Page) -> None:
                 else page.activity("train")]
 
     inputs = [smoothing, last_n, log_scale, session, masks]
-    outputs = [progress, preview, graph, identity, table, session]
+    outputs = [preview, graph, identity, table, session]  # the progress line is polled
     page.live.text(progress, progress_line, tab="Train")
     page.changes("Train", key).change(update, inputs=inputs, outputs=outputs,
                                       show_progress="hidden")
