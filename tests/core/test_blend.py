@@ -228,6 +228,80 @@ def test_composite_with_an_empty_mask_changes_nothing(frame):
     np.testing.assert_array_equal(out, frame)
 
 
+# ---- restoring fine detail -------------------------------------------------------------------
+
+
+def _laplacian_variance(image, where):
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return float(cv2.Laplacian(grey, cv2.CV_32F)[where].var())
+
+
+def _small_face(frame, size=64):
+    """The frame's own face predicted at `size` px (as a small model would), with its matrix."""
+    matrix = _frame_to_face(size=size)
+    return warp_face(frame, matrix, size).astype(np.float32) / 255, matrix
+
+
+def test_detail_gives_an_upscaled_face_back_the_texture_of_the_original(frame, face_mask):
+    face, matrix = _small_face(frame)
+    mask = process_mask(cv2.resize(face_mask, (64, 64)), MaskBlendConfig())
+    plain, _ = composite(frame, face, mask, matrix)
+    restored, _ = composite(frame, face, mask, matrix, detail=1.0)
+    inside = mask_in_frame(mask, matrix, frame.shape) > 0.99
+    source = _laplacian_variance(frame, inside)
+    assert _laplacian_variance(plain, inside) < 0.15 * source
+    assert _laplacian_variance(restored, inside) > 0.5 * source
+    # It is the original's texture, in the right place: the result moved towards the frame.
+    error = lambda image: np.abs(image[inside].astype(int) - frame[inside]).mean()  # noqa: E731
+    assert error(restored) < 0.8 * error(plain)
+    # Luminance only: every channel moved by the same amount (up to two roundings and clipping).
+    unclipped = inside & (plain.min(axis=2) > 40) & (plain.max(axis=2) < 215)
+    moved = restored[unclipped].astype(int) - plain[unclipped]
+    spread = moved.max(axis=1) - moved.min(axis=1)
+    assert unclipped.sum() > 0.25 * inside.sum() and np.mean(spread <= 2) > 0.97
+
+
+def test_detail_changes_nothing_outside_the_mask(frame, face_mask):
+    face, matrix = _small_face(frame)
+    mask = process_mask(cv2.resize(face_mask, (64, 64)), MaskBlendConfig(erosion=-10))
+    restored, box = composite(frame, face * 0.8, mask, matrix, detail=1.0)
+    untouched = mask_in_frame(mask, matrix, frame.shape) == 0
+    np.testing.assert_array_equal(restored[untouched], frame[untouched])
+    assert box is not None
+
+
+def test_a_face_that_has_its_detail_gets_none_added(frame, face_mask):
+    # Drawn at the frame's own resolution (upscale 1.1): nothing is missing.
+    matrix = _frame_to_face(size=200)
+    face = warp_face(frame, matrix, 200).astype(np.float32) / 255
+    mask = process_mask(cv2.resize(face_mask, (200, 200)), MaskBlendConfig())
+    plain, _ = composite(frame, face, mask, matrix)
+    restored, _ = composite(frame, face, mask, matrix, detail=1.0)
+    assert np.abs(restored.astype(int) - plain).mean() < 0.3
+    # Shown smaller than drawn (downscaled): the pass is skipped altogether.
+    matrix = _frame_to_face(side=110.0, size=256)
+    face = warp_face(frame, matrix, 256).astype(np.float32) / 255
+    mask = process_mask(cv2.resize(face_mask, (256, 256)), MaskBlendConfig())
+    np.testing.assert_array_equal(composite(frame, face, mask, matrix, detail=1.0)[0],
+                                  composite(frame, face, mask, matrix)[0])
+
+
+def test_detail_is_not_moved_onto_a_face_that_differs_there(frame, face_mask):
+    # Another face (the inverted original, blurred as a small model would draw it): the
+    # original's texture belongs to features this face does not have, so little is moved.
+    face, matrix = _small_face(frame)
+    other = 1.0 - face
+    mask = process_mask(cv2.resize(face_mask, (64, 64)), MaskBlendConfig())
+    plain, _ = composite(frame, other, mask, matrix)
+    restored, _ = composite(frame, other, mask, matrix, detail=1.0)
+    inside = mask_in_frame(mask, matrix, frame.shape) > 0.99
+    same, _ = composite(frame, face, mask, matrix)
+    moved_here = np.abs(restored[inside].astype(int) - plain[inside]).mean()
+    moved_on_same = np.abs(composite(frame, face, mask, matrix, detail=1.0)[0][inside].astype(int)
+                           - same[inside]).mean()
+    assert moved_here < 0.25 * moved_on_same
+
+
 # ---- sharpen ------------------------------------------------------------------------------
 
 

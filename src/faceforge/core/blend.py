@@ -235,6 +235,7 @@ def composite(
     face: np.ndarray,
     mask: np.ndarray,
     frame_to_face: np.ndarray,
+    detail: float = 0.0,
 ) -> tuple[np.ndarray, Box | None]:
     """Blend an aligned face back into its frame.
 
@@ -243,6 +244,8 @@ def composite(
     mask: float32 SxS in [0, 1] (or uint8), the processed mask (see `process_mask`).
     frame_to_face: the 2x3 aligned-face matrix that cut the face out of this frame (the one
         given to `image.warp_face`); it is applied inverted here.
+    detail: share (0-1) of the frame's own fine detail to restore where an upscaled face lacks
+        it (see `restore_detail`); 0 leaves the face as predicted.
     Returns a new frame and the (x0, y0, x1, y1) box, end exclusive, outside which nothing
     changed (None when nothing changed). Every pixel where the warped mask is exactly 0 is
     byte-identical to the input frame.
@@ -293,11 +296,77 @@ def composite(
         borderMode=cv2.BORDER_REPLICATE,
     )
     region = out[tight[1] : tight[3], tight[0] : tight[2]]
+    if detail > 0 and scale < 1.0:
+        warped = restore_detail(region, warped, alpha, 1.0 / scale, detail)
     blended = cv2.blendLinear(region, warped, 1.0 - alpha, alpha)
     # blendLinear already returns the original where alpha is 0, but copying only where
     # alpha > 0 makes the byte-identical promise independent of its float arithmetic.
     cv2.copyTo(blended, (alpha > 0).view(np.uint8), region)
     return out, tight
+
+
+# The band restored by `restore_detail`: a Gaussian of this many upscale factors (frame pixels
+# per face pixel) splits it off. A face predicted at S pixels holds no detail finer than two
+# face pixels; a Gaussian of 0.375 of that period halves it (exp(-2 pi^2 sigma^2 f^2) = 1/2).
+DETAIL_SIGMA = 0.375
+# Where the face the model drew and the original differ by more than this (0-255 levels of
+# luminance, in the band the model does draw), the original's detail belongs to a feature the
+# new face does not have there (a frame of glasses, a brow placed otherwise) and is not moved.
+DETAIL_MISMATCH = 24.0
+# The two are compared at this many times the band's own scale, where a model draws faithfully.
+DETAIL_COMPARE = 2.0
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
+
+
+def _middle_band(image: np.ndarray, sigma: float) -> np.ndarray:
+    """The features a model draws (brows, lids, a frame of glasses) without the shading under
+    them: the band between Gaussians of sigma and 3 sigma."""
+    low = cv2.GaussianBlur(image, (0, 0), sigma)
+    return low - cv2.GaussianBlur(low, (0, 0), 2.8 * sigma)
+
+
+def restore_detail(source: np.ndarray, warped: np.ndarray, alpha: np.ndarray,
+                   upscale: float, amount: float) -> np.ndarray:
+    """Give an upscaled face back the fine texture of the face it replaces.
+
+    A model that predicts a 64 px face which covers 200 frame pixels cannot draw anything finer
+    than about 6 frame pixels: pores, lashes, stubble, the crisp line of a lip. Those lie in a
+    band the model never represents, so taking them from the source frame does not bring back
+    the source person's features (their shapes, colours and proportions live in the coarser
+    bands the model does draw). Only luminance is moved, so no colour of the source returns.
+
+    source, warped: uint8 HxWx3, the frame pixels under the face and the face warped onto them.
+    alpha: float HxW, the blend mask over the same pixels (weights the energy measure).
+    upscale: frame pixels per face pixel (above 1).
+    amount: 0-1, the share of the missing band to restore. The band the face already has is
+        measured against the source's, and only the shortfall is added, so a sharp face (a
+        large model, a face shown small) gets little or nothing.
+    Returns warped with the detail added (uint8).
+    """
+    sigma = DETAIL_SIGMA * upscale
+    src = _grey(source)
+    band = src - cv2.GaussianBlur(src, (0, 0), sigma)
+    face = _grey(warped)
+    own = face - cv2.GaussianBlur(face, (0, 0), sigma)
+    weight = alpha > 0.5
+    if not weight.any():
+        return warped
+    wanted = float(np.mean(np.square(band[weight])))
+    if wanted <= 1e-6:
+        return warped
+    has = float(np.mean(np.square(own[weight])))
+    gain = amount * float(np.sqrt(max(0.0, 1.0 - has / wanted)))
+    if gain <= 0.0:
+        return warped
+    if DETAIL_MISMATCH > 0:
+        mismatch = cv2.GaussianBlur(np.abs(_middle_band(face - src, DETAIL_COMPARE * sigma)),
+                                    (0, 0), DETAIL_COMPARE * sigma)
+        band = band * np.clip(1.0 - mismatch / DETAIL_MISMATCH, 0.0, 1.0)
+    out = warped.astype(np.float32) + (gain * band)[..., None]
+    return cv2.convertScaleAbs(np.clip(out, 0.0, 255.0))
 
 
 def _sharpen_kernel_size(image: np.ndarray, radius: float) -> tuple[int, int]:

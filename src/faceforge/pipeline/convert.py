@@ -67,6 +67,7 @@ class ConvertConfig:
     face_scale: float
     color: str
     sharpen: str
+    detail: float
     frame_ranges: list[tuple[int, int]] | None
     keep_unchanged: bool
     filter: list[str] | None
@@ -92,6 +93,9 @@ class ConvertConfig:
         if not 1 <= self.output_scale <= 1000:
             raise UsageError(f"--output-scale {self.output_scale} is out of range",
                              "use a percentage such as 50 or 100")
+        if not 0.0 <= self.detail <= 200.0:
+            raise UsageError(f"--detail {self.detail} is out of range",
+                             "use a percentage between 0 (off) and 200, such as 100")
         if not -90.0 <= self.face_scale <= 900.0:
             raise UsageError(f"--face-scale {self.face_scale} is out of range",
                              "use a percentage between -90 and 900, such as -5 or 10")
@@ -304,7 +308,7 @@ def blend_face(frame: np.ndarray, face: np.ndarray, predicted_mask: np.ndarray |
         face = adjust_color(config.color, face, old, mask)
     if config.sharpen != "none":
         face = sharpen(face, config.sharpen)
-    blended, _ = composite(frame, face, mask, out_matrix)
+    blended, _ = composite(frame, face, mask, out_matrix, config.detail / 100.0)
     return blended
 
 
