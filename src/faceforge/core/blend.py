@@ -306,13 +306,14 @@ def composite(
 
 
 # The band restored by `restore_detail`: a Gaussian of this many upscale factors (frame pixels
-# per face pixel) splits it off. A face predicted at S pixels holds no detail finer than two
-# face pixels; a Gaussian of 0.375 of that period halves it (exp(-2 pi^2 sigma^2 f^2) = 1/2).
+# per face pixel) splits it off. A face predicted at S pixels holds no detail finer than a
+# period of two face pixels; a Gaussian of sigma = 0.375 face pixels halves that frequency
+# (exp(-2 pi^2 sigma^2 f^2) = 1/2 at f = 1/2), so the band is what the model cannot draw.
 DETAIL_SIGMA = 0.375
 # Where the face the model drew and the original differ by more than this (0-255 levels of
 # luminance, in the band the model does draw), the original's detail belongs to a feature the
 # new face does not have there (a frame of glasses, a brow placed otherwise) and is not moved.
-DETAIL_MISMATCH = 24.0
+DETAIL_MISMATCH = 48.0
 # The two are compared at this many times the band's own scale, where a model draws faithfully.
 DETAIL_COMPARE = 2.0
 
