@@ -1,0 +1,136 @@
+"""Issue 13, part 2: what a CPU user gets from 30 minutes of `quick`, measured by the report.
+Results: docs/benchmarks/quality.md.
+
+    .venv/bin/python benchmarks/quality_pairs.py --work /tmp/q13
+    .venv/bin/python benchmarks/quality_pairs.py --work /tmp/q13 --iterations 5400 --side-by-side
+
+For each shared pair (A→B: lp_d18→lp_d19, WolfgangLanger_Pexels→lp_d6, lp_d9→lp_d18) every frame
+of both videos is extracted with the defaults, `quick` is trained at batch 16 for --iterations
+(5,400: what 30 minutes gave on the 2-core Xeon of docs/benchmarks/training.md when idle; a
+fixed count, so other work on the machine changes how long it takes, not the model), A's video
+is converted once per --variant (a tag and convert options; default: `before`, `--detail 0`,
+the compositing before issue 13; `after`, the defaults) and each output is scored by
+`faceforge report` against A's video with B's faces and the knn_examples gallery. Every step
+runs the real command line in a subprocess and is skipped when its output exists, so an
+interrupted run resumes.
+--side-by-side trains the pairs at the same time with one thread each (on 2 cores that is about
+1.5x the throughput of one after another; the models are the same kind either way).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from faceforge.machine import cpu_model
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+PAIRS = [("lp_d18", "lp_d19"), ("WolfgangLanger_Pexels", "lp_d6"), ("lp_d9", "lp_d18")]
+FACEFORGE = [sys.executable, "-c", "import sys; from faceforge.cli import main; sys.exit(main())"]
+
+
+def run(args: list[str], log: Path, env: dict | None = None) -> None:
+    with log.open("w") as out:
+        done = subprocess.run(FACEFORGE + args, stdout=out, stderr=subprocess.STDOUT,
+                              env=env, check=False)
+    if done.returncode:
+        raise SystemExit(f"failed ({done.returncode}): faceforge {' '.join(args)}; see {log}")
+
+
+def extract(work: Path, name: str) -> None:
+    if (work / f"{name}.db").exists() and (work / f"faces_{name}").is_dir():
+        return
+    run(["extract", "-i", str(SHARED / "video" / f"{name}.mp4"), "-o", str(work / f"faces_{name}"),
+         "-p", str(work / f"{name}.db")], work / f"extract_{name}.log")
+
+
+def train_args(work: Path, a: str, b: str, iterations: int) -> list[str]:
+    return ["train", "-A", str(work / f"faces_{a}"), "-ala", str(work / f"{a}.db"),
+            "-B", str(work / f"faces_{b}"), "-alb", str(work / f"{b}.db"),
+            "-m", str(work / f"model_{a}_{b}"), "-t", "quick", "-bs", "16",
+            "-it", str(iterations), "-s", "250", "-w"]
+
+
+def trained(work: Path, a: str, b: str, iterations: int) -> bool:
+    state = work / f"model_{a}_{b}" / "state.json"
+    return state.exists() and json.loads(state.read_text()).get("iterations", 0) >= iterations
+
+
+def train_all(work: Path, iterations: int, side_by_side: bool) -> dict[str, float]:
+    todo = [(a, b) for a, b in PAIRS if not trained(work, a, b, iterations)]
+    seconds: dict[str, float] = {}
+    if side_by_side:
+        env = dict(os.environ, OMP_NUM_THREADS="1")
+        started = time.perf_counter()
+        procs = [(a, b, subprocess.Popen(FACEFORGE + train_args(work, a, b, iterations),
+                                         stdout=(work / f"train_{a}_{b}.log").open("w"),
+                                         stderr=subprocess.STDOUT, env=env))
+                 for a, b in todo]
+        for a, b, proc in procs:
+            if proc.wait():
+                raise SystemExit(f"training {a}->{b} failed; see {work}/train_{a}_{b}.log")
+            seconds[f"{a}->{b}"] = time.perf_counter() - started
+        return seconds
+    for a, b in todo:
+        started = time.perf_counter()
+        run(train_args(work, a, b, iterations), work / f"train_{a}_{b}.log")
+        seconds[f"{a}->{b}"] = time.perf_counter() - started
+    return seconds
+
+
+def score(work: Path, a: str, b: str, tag: str, options: list[str]) -> dict:
+    out = work / f"out_{a}_{b}_{tag}"
+    report = out / "report" / "report.json"
+    if not report.exists():
+        run(["convert", "-i", str(SHARED / "video" / f"{a}.mp4"), "-p", str(work / f"{a}.db"),
+             "-m", str(work / f"model_{a}_{b}"), "-o", str(out / "conv"), *options],
+            work / f"convert_{a}_{b}_{tag}.log")
+        run(["report", str(out / "conv" / f"{a}_converted.mp4"),
+             "-s", str(SHARED / "video" / f"{a}.mp4"), "-m", str(work / f"model_{a}_{b}"),
+             "-B", str(work / f"faces_{b}"), "-o", str(out / "report"),
+             "-g", str(SHARED / "photos" / "knn_examples" / "train")],
+            work / f"report_{a}_{b}_{tag}.log")
+    return json.loads(report.read_text())
+
+
+def row(pair: str, tag: str, r: dict) -> str:
+    i, e = r["identity"], r["expression"]
+    return (f"| {pair} | {tag} | {r['sharpness']['ratio_median']:.2f} | "
+            f"{e['mouth_opening_correlation']:.2f} | {i['nearer_b_share'] * 100:.0f}% | "
+            f"{i['distance_to_b']:.3f} / {i['distance_to_a']:.3f} | "
+            f"{e['eye_opening_correlation']:.2f} | {r['seam']['ratio_median']:.2f} | "
+            f"{r['stability']['jitter_px']:.2f} | {r['frames']['face_size_px']:.0f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, required=True, help="scratch folder (resumable)")
+    parser.add_argument("--iterations", type=int, default=5400)
+    parser.add_argument("--side-by-side", action="store_true")
+    parser.add_argument("--variant", action="append", metavar="TAG=OPTIONS",
+                        help='a convert variant, e.g. "sharpened=--sharpen unsharp_mask" '
+                        '(default: "before=--detail 0" and "after=" (the defaults))')
+    args = parser.parse_args()
+    variants = [v.split("=", 1) for v in args.variant or ["before=--detail 0", "after="]]
+    args.work.mkdir(parents=True, exist_ok=True)
+    print(f"# {cpu_model()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M')}")
+    for name in sorted({n for pair in PAIRS for n in pair}):
+        extract(args.work, name)
+    for pair, seconds in train_all(args.work, args.iterations, args.side_by_side).items():
+        print(f"# trained {pair}: {args.iterations} iterations in {seconds / 60:.1f} min")
+    print("| pair | convert | sharpness | mouth corr | nearer B | dist to B / A | eye corr "
+          "| seam | jitter px | face px |")
+    print("|---|---|---:|---:|---:|---|---:|---:|---:|---:|")
+    for a, b in PAIRS:
+        for tag, options in variants:
+            print(row(f"{a}→{b}", tag, score(args.work, a, b, tag, options.split())),
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
