@@ -8,8 +8,8 @@ For each shared pair (A→B: lp_d18→lp_d19, WolfgangLanger_Pexels→lp_d6, lp_
 of both videos is extracted with the defaults, `quick` is trained at batch 16 for --iterations
 (5,400: what 30 minutes gave on the 2-core Xeon of docs/benchmarks/training.md when idle; a
 fixed count, so other work on the machine changes how long it takes, not the model), A's video
-is converted once per --variant (a tag and convert options; default: `before`, `--detail 0`,
-the compositing before issue 13; `after`, the defaults) and each output is scored by
+is converted once per --variant (a tag and convert options; default: `defaults`, and `detail`
+with `--detail 100`) and each output is scored by
 `faceforge report` against A's video with B's faces and the knn_examples gallery. Every step
 runs the real command line in a subprocess and is skipped when its output exists, so an
 interrupted run resumes.
@@ -114,9 +114,9 @@ def main() -> None:
     parser.add_argument("--side-by-side", action="store_true")
     parser.add_argument("--variant", action="append", metavar="TAG=OPTIONS",
                         help='a convert variant, e.g. "sharpened=--sharpen unsharp_mask" '
-                        '(default: "before=--detail 0" and "after=" (the defaults))')
+                        '(default: "defaults=" and "detail=--detail 100")')
     args = parser.parse_args()
-    variants = [v.split("=", 1) for v in args.variant or ["before=--detail 0", "after="]]
+    variants = [v.split("=", 1) for v in args.variant or ["defaults=", "detail=--detail 100"]]
     args.work.mkdir(parents=True, exist_ok=True)
     print(f"# {cpu_model()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M')}")
     for name in sorted({n for pair in PAIRS for n in pair}):

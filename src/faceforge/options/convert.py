@@ -50,8 +50,9 @@ CONVERT_OPTIONS = OptionSet("convert", (
            Choices("faceforge.core.blend:SHARPEN_METHODS"), group="colour"),
     Option("detail", ("--detail",), "restore this percent of the original's fine "
            "texture (pores, lashes, stubble) under the mask where the upscaled face lacks it; "
-           "only detail finer than the model can draw, luminance only (0: off)", 100.0, float,
-           group="colour"),
+           "only detail finer than the model can draw, luminance only; thin features of the "
+           "original that the new face lacks (the wire of glasses) can show through (0: off)",
+           0.0, float, group="colour"),
     Option("frame_ranges", ("-R", "--frame-ranges", "-fr"), "only convert these frames "
            "(0-based, inclusive), e.g. -R 10-50 90-120", None, frame_range, nargs="+",
            metavar="START-END", group="frames"),
