@@ -288,7 +288,8 @@ def test_a_face_that_has_its_detail_gets_none_added(frame, face_mask):
 
 def test_detail_is_not_moved_onto_a_face_that_differs_there(frame, face_mask):
     # Another face (the inverted original, blurred as a small model would draw it): the
-    # original's texture belongs to features this face does not have, so less than half as much is moved.
+    # original's texture belongs to features this face does not have, so less than half as
+    # much is moved.
     face, matrix = _small_face(frame)
     other = 1.0 - face
     mask = process_mask(cv2.resize(face_mask, (64, 64)), MaskBlendConfig())
