@@ -99,12 +99,19 @@ def score(work: Path, a: str, b: str, tag: str, options: list[str]) -> dict:
 
 
 def row(pair: str, tag: str, r: dict) -> str:
+    """One table row; a measure the report could not take (no face found in the output of an
+    untrained model, say) shows as a dash."""
+    def f(value: float | None, spec: str = ".2f") -> str:
+        return "-" if value is None else format(value, spec)
+
     i, e = r["identity"], r["expression"]
-    return (f"| {pair} | {tag} | {r['sharpness']['ratio_median']:.2f} | "
-            f"{e['mouth_opening_correlation']:.2f} | {i['nearer_b_share'] * 100:.0f}% | "
-            f"{i['distance_to_b']:.3f} / {i['distance_to_a']:.3f} | "
-            f"{e['eye_opening_correlation']:.2f} | {r['seam']['ratio_median']:.2f} | "
-            f"{r['stability']['jitter_px']:.2f} | {r['frames']['face_size_px']:.0f} |")
+    nearer = i["nearer_b_share"]
+    return (f"| {pair} | {tag} | {f(r['sharpness']['ratio_median'])} | "
+            f"{f(e['mouth_opening_correlation'])} | "
+            f"{'-' if nearer is None else f'{nearer * 100:.0f}%'} | "
+            f"{f(i['distance_to_b'], '.3f')} / {f(i['distance_to_a'], '.3f')} | "
+            f"{f(e['eye_opening_correlation'])} | {f(r['seam']['ratio_median'])} | "
+            f"{f(r['stability']['jitter_px'])} | {f(r['frames']['face_size_px'], '.0f')} |")
 
 
 def main() -> None:
