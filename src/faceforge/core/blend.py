@@ -15,6 +15,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from faceforge.core.image import grey
 from faceforge.errors import UsageError
 
 BLUR_TYPES = ("gaussian", "normalized")
@@ -239,7 +240,8 @@ def composite(
 ) -> tuple[np.ndarray, Box | None]:
     """Blend an aligned face back into its frame.
 
-    frame: uint8 HxWx3 (any channel order, as long as `face` uses the same).
+    frame: uint8 HxWx3 (any channel order, as long as `face` uses the same; RGB when `detail`
+        is used, which weighs the channels as luminance).
     face: float32 SxSx3 in [0, 1] (or uint8), the predicted, colour-adjusted face.
     mask: float32 SxS in [0, 1] (or uint8), the processed mask (see `process_mask`).
     frame_to_face: the 2x3 aligned-face matrix that cut the face out of this frame (the one
@@ -318,10 +320,6 @@ DETAIL_MISMATCH = 48.0
 DETAIL_COMPARE = 2.0
 
 
-def _grey(image: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
-
-
 def _middle_band(image: np.ndarray, sigma: float) -> np.ndarray:
     """The features a model draws (brows, lids, a frame of glasses) without the shading under
     them: the band between Gaussians of sigma and 3 sigma."""
@@ -335,11 +333,14 @@ def restore_detail(source: np.ndarray, warped: np.ndarray, alpha: np.ndarray,
 
     A model that predicts a 64 px face which covers 200 frame pixels cannot draw anything finer
     than about 6 frame pixels: pores, lashes, stubble, the crisp line of a lip. Those lie in a
-    band the model never represents, so taking them from the source frame does not bring back
-    the source person's features (their shapes, colours and proportions live in the coarser
-    bands the model does draw). Only luminance is moved, so no colour of the source returns.
+    band the model never represents; the source person's shapes, colours and proportions live
+    in the coarser bands it does draw. Only luminance is moved, so no colour of the source
+    returns. But the band also holds the source's own thin features (the wire of a pair of
+    glasses the new face does not wear): those come back too, which is why convert leaves
+    this off unless asked (docs/benchmarks/quality.md).
 
-    source, warped: uint8 HxWx3, the frame pixels under the face and the face warped onto them.
+    source, warped: uint8 HxWx3 RGB, the frame pixels under the face and the face warped onto
+        them.
     alpha: float HxW, the blend mask over the same pixels (weights the energy measure).
     upscale: frame pixels per face pixel (above 1).
     amount: 0-1, the share of the missing band to restore. The band the face already has is
@@ -348,9 +349,9 @@ def restore_detail(source: np.ndarray, warped: np.ndarray, alpha: np.ndarray,
     Returns warped with the detail added (uint8).
     """
     sigma = DETAIL_SIGMA * upscale
-    src = _grey(source)
+    src = grey(source).astype(np.float32)
     band = src - cv2.GaussianBlur(src, (0, 0), sigma)
-    face = _grey(warped)
+    face = grey(warped).astype(np.float32)
     own = face - cv2.GaussianBlur(face, (0, 0), sigma)
     weight = alpha > 0.5
     if not weight.any():
@@ -362,10 +363,9 @@ def restore_detail(source: np.ndarray, warped: np.ndarray, alpha: np.ndarray,
     gain = amount * float(np.sqrt(max(0.0, 1.0 - has / wanted)))
     if gain <= 0.0:
         return warped
-    if DETAIL_MISMATCH > 0:
-        mismatch = cv2.GaussianBlur(np.abs(_middle_band(face - src, DETAIL_COMPARE * sigma)),
-                                    (0, 0), DETAIL_COMPARE * sigma)
-        band = band * np.clip(1.0 - mismatch / DETAIL_MISMATCH, 0.0, 1.0)
+    mismatch = cv2.GaussianBlur(np.abs(_middle_band(face - src, DETAIL_COMPARE * sigma)),
+                                (0, 0), DETAIL_COMPARE * sigma)
+    band = band * np.clip(1.0 - mismatch / DETAIL_MISMATCH, 0.0, 1.0)
     out = warped.astype(np.float32) + (gain * band)[..., None]
     return cv2.convertScaleAbs(np.clip(out, 0.0, 255.0))
 

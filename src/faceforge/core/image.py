@@ -10,6 +10,14 @@ from faceforge.core.geometry import matrix_scale
 NORMALIZATIONS = ("none", "clahe", "hist", "mean")
 
 
+def grey(image_rgb: np.ndarray) -> np.ndarray:
+    """The luminance of an RGB image (a single-channel image is returned as it is)."""
+    image = np.asarray(image_rgb)
+    if image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    return image
+
+
 def warp_face(frame: np.ndarray, matrix_2x3: np.ndarray, size: int) -> np.ndarray:
     """Cut an aligned face of size x size out of a frame with a frame→face matrix.
 

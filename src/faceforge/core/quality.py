@@ -15,6 +15,7 @@ import numpy as np
 
 from faceforge.core import geometry
 from faceforge.core.blend import MaskBlendConfig, process_mask
+from faceforge.core.image import grey
 from faceforge.core.masks import landmark_mask
 
 # Upper/lower lid pairs of each eye and upper/lower inner-lip pairs (iBUG 68).
@@ -51,17 +52,10 @@ def eye_opening(landmarks_68: np.ndarray) -> float:
     return _opening(landmarks_68, _EYE_PAIRS)
 
 
-def _grey(image_rgb: np.ndarray) -> np.ndarray:
-    image = np.asarray(image_rgb)
-    if image.ndim == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    return image
-
-
 def laplacian_variance(image_rgb: np.ndarray, region: np.ndarray) -> float:
     """Variance of the Laplacian of the grey image inside `region`: the usual focus measure,
     high for fine detail, low for a blurred face."""
-    laplacian = cv2.Laplacian(_grey(image_rgb), cv2.CV_64F)
+    laplacian = cv2.Laplacian(grey(image_rgb), cv2.CV_64F)
     inside = laplacian[np.asarray(region) > 0]
     return float(inside.var()) if inside.size else 0.0
 
@@ -69,9 +63,9 @@ def laplacian_variance(image_rgb: np.ndarray, region: np.ndarray) -> float:
 def gradient_energy(image_rgb: np.ndarray, region: np.ndarray) -> float:
     """Mean squared gradient (Sobel, grey levels per pixel) inside `region`: how much edge
     there is; a seam adds edges along the blend mask's border."""
-    grey = _grey(image_rgb).astype(np.float32)
-    dx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)
-    dy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)
+    luma = grey(image_rgb).astype(np.float32)
+    dx = cv2.Sobel(luma, cv2.CV_32F, 1, 0, ksize=3)
+    dy = cv2.Sobel(luma, cv2.CV_32F, 0, 1, ksize=3)
     energy = (dx * dx + dy * dy)[np.asarray(region) > 0]
     return float(energy.mean()) if energy.size else 0.0
 
