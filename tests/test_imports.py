@@ -91,3 +91,15 @@ def test_command_help_shows_every_option_with_its_default(command):
         assert option.flags[0] in proc.stdout
         if option.default_text() is not None:
             assert f"(default: {option.default_text()})" in text, option.dest
+
+
+def test_options_help_and_the_gui_forms_do_not_load_torch():
+    # The trainers are listed and described from where they are declared (plugins/registry.py):
+    # --help, the option definitions and the GUI's forms start without torch's seconds.
+    loaded = _modules_after(
+        "from faceforge.options import COMMANDS; "
+        "[o.help_text() and o.choice_names() for s in COMMANDS.values() for o in s]")
+    assert "torch" not in loaded
+    proc = subprocess.run([sys.executable, "-c", "import sys; from faceforge.cli import main; "
+                           "main(['train', '--help'])"], capture_output=True, text=True)
+    assert "quick: A CPU-friendly" in " ".join(proc.stdout.split())

@@ -261,3 +261,19 @@ def test_bf16_autocast_and_channels_last_keep_float32_faces() -> None:
 def test_bad_options_are_usage_errors(name: str, options: dict) -> None:
     with pytest.raises(UsageError):
         build_model(name, options)
+
+
+def test_each_declared_trainer_is_the_class_its_module_registers() -> None:
+    import importlib
+    import inspect
+
+    from faceforge.plugins.registry import Registry
+
+    for name in MODELS.names():
+        module, _, attribute = MODELS.where(name).partition(":")
+        declared = getattr(importlib.import_module(module), attribute)
+        assert MODELS.get(name) is declared and declared.name == name
+        # the summary read from the source (unimported) is the class's own first line
+        unimported = Registry("trainer", known={name: MODELS.where(name)})
+        first = inspect.getdoc(declared).split("\n", 1)[0].strip().rstrip(".")
+        assert unimported.summary(name) == first

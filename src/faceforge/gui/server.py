@@ -23,6 +23,7 @@ from typing import Any
 from faceforge.errors import UsageError
 from faceforge.gui.auth import RequireSecret, new_secret
 from faceforge.gui.calm import with_page_script
+from faceforge.gui.gradio_import import skip_stub_writing
 from faceforge.gui.workspace import Workspace
 
 log = logging.getLogger("faceforge")
@@ -60,7 +61,9 @@ def check_settings(settings: GuiSettings) -> None:
 
 def prepare_offline(cache: Path) -> None:
     """Before gradio is imported: no analytics or version checks, its uploads and cached files
-    in the workspace's cache (emptied at each start)."""
+    in the workspace's cache (emptied at each start), and no type stubs rewritten inside the
+    installed gradio (gui/gradio_import.py: most of the time importing it took)."""
+    skip_stub_writing()
     shutil.rmtree(cache, ignore_errors=True)
     cache.mkdir(parents=True, exist_ok=True)
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"

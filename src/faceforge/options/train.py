@@ -5,6 +5,10 @@ from __future__ import annotations
 from faceforge.options.common import COMPUTE_OPTIONS, LOG_OPTIONS
 from faceforge.options.spec import Choices, Option, OptionSet, non_negative_int, snake_name
 
+#: the loss functions --loss offers, each implemented in nn/losses.py (named here so that the
+#: options, --help and the GUI do not import torch; tests/test_options.py keeps the two equal)
+LOSS_NAMES = ("ssim", "ms_ssim", "gmsd", "mse", "mae", "log_cosh", "smooth_l1")
+
 TRAIN_OPTIONS = OptionSet("train", (
     Option("input_a", ("-A", "--input-A"), "faces folder of person A (from `faceforge "
            "extract`; Faceswap face PNGs work too)", required=True, metavar="FOLDER",
@@ -40,7 +44,7 @@ TRAIN_OPTIONS = OptionSet("train", (
     Option("accumulate", ("--accumulate",), "accumulate gradients over N batches per step",
            1, int, group="training"),
     Option("loss", ("--loss",), "loss functions, summed with equal weight (repeat the option "
-           "for several)", ("ssim", "mse"), snake_name, Choices("faceforge.nn.losses:LOSSES"),
+           "for several)", ("ssim", "mse"), snake_name, LOSS_NAMES,
            action="append", group="training"),
     Option("no_mask_loss", ("--no-mask-loss",), "count the background in the loss too",
            action="store_true", group="training"),

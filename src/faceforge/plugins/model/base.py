@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 from torch import Tensor, nn
 
 from faceforge.errors import UsageError
-from faceforge.plugins.registry import Registry
+from faceforge.plugins.model import MODELS
 
 __all__ = [
     "MODELS",
@@ -35,7 +35,6 @@ ModelOutput = Tensor | tuple[Tensor, Tensor]
 
 ConfigT = TypeVar("ConfigT", bound="ModelConfig")
 
-MODELS: Registry[type[FaceSwapModel]] = Registry("trainer")
 
 
 @dataclass
