@@ -134,11 +134,11 @@ def browser_pids(parents: dict[int, int] | None = None) -> set[int]:
 
 
 class IterationClock:
-    """When the training saved its model, from its events (each stamped by the worker when it
-    happened), read every 0.2 s on a thread of its own."""
+    """When the training finished each iteration and saved its model, from its events (each
+    stamped by the worker when it happened), read every 0.2 s on a thread of its own."""
 
     def __init__(self, job: Any) -> None:
-        self.job, self.offset, self.saves = job, 0, []
+        self.job, self.offset, self.saves, self.steps = job, 0, [], []
         self.running = True
         self.thread = threading.Thread(target=self._watch, daemon=True)
         self.thread.start()
@@ -148,17 +148,21 @@ class IterationClock:
             new, self.offset = self.job.read_events(self.offset)
             self.saves += [(e["t"], e["iteration"]) for e in new
                            if e.get("kind") == "saved" and e.get("what") == "model"]
+            self.steps += [(e["t"], e["done"]) for e in new if e.get("kind") == "progress"]
             time.sleep(0.2)
 
-    def rate(self, start: float, end: float) -> float:
-        """Iterations per second between the first and the last save in [start, end] (wall
-        clock): whole save cycles, so each window holds the same work (saves included)."""
-        while self.running and (not self.saves or self.saves[-1][0] < end):
+    def rate(self, start: float, end: float) -> tuple[float, int]:
+        """Iterations per second in [start, end] (wall clock), and the saves in it. With two
+        saves or more: between the first and the last (whole save cycles, so each window holds
+        the same work); otherwise from the first to the last iteration in the window."""
+        while self.running and (not self.steps or self.steps[-1][0] < end):
             time.sleep(0.2)
-        inside = [(t, i) for t, i in self.saves if start <= t <= end]
+        saves = [(t, i) for t, i in self.saves if start <= t <= end]
+        inside = saves if len(saves) >= 2 else [(t, i) for t, i in self.steps
+                                                if start <= t <= end]
         if len(inside) < 2:
-            raise RuntimeError("fewer than two saves in a window: make --window-s longer")
-        return (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0])
+            raise RuntimeError("fewer than two iterations in a window: make --window-s longer")
+        return (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0]), len(saves)
 
     def stop(self) -> None:
         self.running = False
@@ -184,6 +188,9 @@ def main() -> None:
     parser.add_argument("--window-s", type=float, default=45.0)
     parser.add_argument("--settle-s", type=float, default=8.0,
                         help="seconds left out at the start of each window")
+    parser.add_argument("--save-interval", type=int, default=250,
+                        help="the training saves (and the GUI refreshes its views) every N "
+                        "iterations (default 250, train's own default; 25: ten times as often)")
     parser.add_argument("--startup-only", action="store_true",
                         help="only measure how soon the page is served")
     args = parser.parse_args()
@@ -209,7 +216,7 @@ def main() -> None:
         job = manager.submit("train", {"input_a": "faces/a", "input_b": "faces/b",
                                        "model_dir": "models/bench", "trainer": "quick",
                                        "batch_size": 16, "iterations": 10 ** 6,
-                                       "save_interval": 25, "write_image": True,
+                                       "save_interval": args.save_interval, "write_image": True,
                                        "precision": "bf16", "cpu_kernels": "faceforge"})
         manager.poll()  # started here: the worker is this script's child, not the GUI's
         clock = IterationClock(job)
@@ -239,9 +246,10 @@ def main() -> None:
                         machine = (ended - started) * (os.cpu_count() or 1)
                         shares.append(((after[0] - before[0]) / machine,
                                        (after[1] - before[1]) / machine))
-                    rates[kind].append(16 * clock.rate(start + args.settle_s, end))
-                    print(f"window {number + 1} ({kind}): {rates[kind][-1]:.1f} EGs/s",
-                          flush=True)
+                    rate, saves = clock.rate(start + args.settle_s, end)
+                    rates[kind].append(16 * rate)
+                    print(f"window {number + 1} ({kind}): {rates[kind][-1]:.1f} EGs/s, "
+                          f"{saves} saves", flush=True)
                 browser.close()
         finally:
             clock.stop()
