@@ -3,17 +3,18 @@ browser watching a training job (Train tab open: progress, preview, graph, Analy
 training, against the same training with no GUI at all.
 
     .venv/bin/python benchmarks/gui_cost.py
-    .venv/bin/python benchmarks/gui_cost.py --windows 8 --window-s 45
+    .venv/bin/python benchmarks/gui_cost.py --windows 10 --window-s 40
+    .venv/bin/python benchmarks/gui_cost.py --save-interval 25   # views refreshed 10x as often
 
-Training: `quick`, batch 16, bf16, saving (with preview) every 25 iterations, on faces of
-lp_d18/lp_d19 (every 2nd frame): one long job, measured in alternating windows (A/B, so the
-machine's own drift cancels out): *watched*, the GUI server and Debian's Chromium (through
-Playwright, as in the tests) showing its Train tab, both on this machine; and *alone*, the GUI
-server and the browser stopped (SIGSTOP: they take no CPU at all, as with no GUI). Each window's
-first seconds are left out (a resumed browser catches up on its timers). The speed in a window
-is over whole save cycles, from its first save to its last (the times the job's events carry),
-so that every window holds the same work, saves included (the GUI's views follow the saves).
-The CPU time
+Training: `quick`, batch 16, bf16, saving (with preview) every --save-interval iterations (250,
+train's own default), on faces of lp_d18/lp_d19 (every 2nd frame): one long job, measured in
+alternating windows (A/B, so the machine's own drift cancels out): *watched*, the GUI server and
+Debian's Chromium (through Playwright, as in the tests) showing its Train tab, both on this
+machine; and *alone*, the GUI server and the browser stopped (SIGSTOP: they take no CPU at all,
+as with no GUI). Each window's first seconds are left out (a resumed browser catches up on its
+timers). A window holding two saves or more is timed over whole save cycles (so every window
+holds the same work); otherwise from iteration to iteration, the steps that hold a save left
+out (the GUI's work after a save is done while the next steps run, so it counts). The CPU time
 the GUI server and the browser used in the watched windows is reported as a share of the
 machine's.
 """
@@ -21,6 +22,7 @@ machine's.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import signal
 import statistics
@@ -154,15 +156,23 @@ class IterationClock:
     def rate(self, start: float, end: float) -> tuple[float, int]:
         """Iterations per second in [start, end] (wall clock), and the saves in it. With two
         saves or more: between the first and the last (whole save cycles, so each window holds
-        the same work); otherwise from the first to the last iteration in the window."""
+        the same work). Otherwise from iteration to iteration, leaving out the step that holds
+        a save (writing the model is the training's own cost, and one save more or less would
+        move a short window's speed by several percent); what the GUI does after a save, it does
+        while the next steps run, so it is counted."""
         while self.running and (not self.steps or self.steps[-1][0] < end):
             time.sleep(0.2)
         saves = [(t, i) for t, i in self.saves if start <= t <= end]
-        inside = saves if len(saves) >= 2 else [(t, i) for t, i in self.steps
-                                                if start <= t <= end]
-        if len(inside) < 2:
-            raise RuntimeError("fewer than two iterations in a window: make --window-s longer")
-        return (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0]), len(saves)
+        if len(saves) >= 2:
+            return (saves[-1][1] - saves[0][1]) / (saves[-1][0] - saves[0][0]), len(saves)
+        steps = [(t, i) for t, i in self.steps if start <= t <= end]
+        done = seconds = 0.0
+        for (t0, i0), (t1, i1) in itertools.pairwise(steps):
+            if not any(t0 < t <= t1 for t, _ in saves):
+                done, seconds = done + i1 - i0, seconds + t1 - t0
+        if seconds <= 0:
+            raise RuntimeError("no iterations in a window: make --window-s longer")
+        return done / seconds, len(saves)
 
     def stop(self) -> None:
         self.running = False
