@@ -38,6 +38,9 @@ class _WithoutStubWriter(importlib.abc.Loader):
         if callable(getattr(module, _STUB_WRITER, None)):
             setattr(module, _STUB_WRITER, _no_stub)
 
+    def __getattr__(self, name: str) -> Any:  # get_source (tracebacks), resource readers...
+        return getattr(self.loader, name)
+
 
 class _Finder(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname: str, path: Sequence[str] | None,
