@@ -49,11 +49,12 @@ def extract(work: Path, name: str) -> None:
          "-p", str(work / f"{name}.db")], work / f"extract_{name}.log")
 
 
-def train_args(work: Path, a: str, b: str, iterations: int, trainer: str) -> list[str]:
+def train_args(work: Path, a: str, b: str, iterations: int, trainer: str,
+               extra: list[str]) -> list[str]:
     return ["train", "-A", str(work / f"faces_{a}"), "-ala", str(work / f"{a}.db"),
             "-B", str(work / f"faces_{b}"), "-alb", str(work / f"{b}.db"),
             "-m", str(work / f"model_{a}_{b}"), "-t", trainer, "-bs", "16",
-            "-it", str(iterations), "-s", "250", "-w"]
+            "-it", str(iterations), "-s", "250", "-w", *extra]
 
 
 def trained(work: Path, a: str, b: str, iterations: int) -> bool:
@@ -61,14 +62,15 @@ def trained(work: Path, a: str, b: str, iterations: int) -> bool:
     return state.exists() and json.loads(state.read_text()).get("iterations", 0) >= iterations
 
 
-def train_all(work: Path, iterations: int, side_by_side: bool,
-              trainer: str) -> dict[str, float]:
-    todo = [(a, b) for a, b in PAIRS if not trained(work, a, b, iterations)]
+def train_all(work: Path, pairs: list[tuple[str, str]], iterations: int, side_by_side: bool,
+              trainer: str, extra: list[str]) -> dict[str, float]:
+    todo = [(a, b) for a, b in pairs if not trained(work, a, b, iterations)]
     seconds: dict[str, float] = {}
     if side_by_side:
         env = dict(os.environ, OMP_NUM_THREADS="1")
         started = time.perf_counter()
-        procs = [(a, b, subprocess.Popen(FACEFORGE + train_args(work, a, b, iterations, trainer),
+        procs = [(a, b, subprocess.Popen(FACEFORGE + train_args(work, a, b, iterations, trainer,
+                                                                extra),
                                          stdout=(work / f"train_{a}_{b}.log").open("w"),
                                          stderr=subprocess.STDOUT, env=env))
                  for a, b in todo]
@@ -79,7 +81,7 @@ def train_all(work: Path, iterations: int, side_by_side: bool,
         return seconds
     for a, b in todo:
         started = time.perf_counter()
-        run(train_args(work, a, b, iterations, trainer), work / f"train_{a}_{b}.log")
+        run(train_args(work, a, b, iterations, trainer, extra), work / f"train_{a}_{b}.log")
         seconds[f"{a}->{b}"] = time.perf_counter() - started
     return seconds
 
@@ -121,6 +123,10 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=5400)
     parser.add_argument("--side-by-side", action="store_true")
     parser.add_argument("--trainer", default="quick", help="the preset trained (default quick)")
+    parser.add_argument("--train-options", default="", metavar="OPTIONS",
+                        help='more `train` options, e.g. "--lr-decay 30"')
+    parser.add_argument("--pairs", nargs="+", type=int, choices=(1, 2, 3), default=(1, 2, 3),
+                        help="which pairs, by number (default all three)")
     parser.add_argument("--variant", action="append", metavar="TAG=OPTIONS",
                         help='a convert variant, e.g. "sharpened=--sharpen unsharp_mask" '
                         '(default: "defaults=" and "detail=--detail 100")')
@@ -128,16 +134,17 @@ def main() -> None:
     variants = [v.split("=", 1) for v in args.variant or ["defaults=", "detail=--detail 100"]]
     args.work.mkdir(parents=True, exist_ok=True)
     print(f"# {cpu_model()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M')}, "
-          f"{args.trainer}, {args.iterations} iterations")
-    for name in sorted({n for pair in PAIRS for n in pair}):
+          f"{args.trainer} {args.train_options}, {args.iterations} iterations")
+    pairs = [PAIRS[n - 1] for n in args.pairs]
+    for name in sorted({n for pair in pairs for n in pair}):
         extract(args.work, name)
-    for pair, seconds in train_all(args.work, args.iterations, args.side_by_side,
-                                     args.trainer).items():
+    for pair, seconds in train_all(args.work, pairs, args.iterations, args.side_by_side,
+                                     args.trainer, args.train_options.split()).items():
         print(f"# trained {pair}: {args.iterations} iterations in {seconds / 60:.1f} min")
     print("| pair | convert | sharpness | mouth corr | nearer B | dist to B / A | eye corr "
           "| seam | jitter px | face px |")
     print("|---|---|---:|---:|---:|---|---:|---:|---:|---:|")
-    for a, b in PAIRS:
+    for a, b in pairs:
         for tag, options in variants:
             print(row(f"{a}→{b}", tag, score(args.work, a, b, tag, options.split())),
                   flush=True)

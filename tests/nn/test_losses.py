@@ -69,7 +69,7 @@ def test_mask_penalty_ignores_changes_outside_the_mask() -> None:
     face[:, :, 8:24, 8:24] = 1.0
     changed = pred.clone()
     changed[:, :, :3] = 1.0 - changed[:, :, :3]  # only outside the face
-    for names in (["ssim", "mse"], ["ms_ssim"], ["gmsd", "mae"]):
+    for names in (["ssim", "mse"], ["ms_ssim"], ["gmsd", "mae"], ["gradient"]):
         config = LossConfig(names=names, weights=[1.0] * len(names), eye_multiplier=1.0,
                             mouth_multiplier=1.0)
         # SSIM windows are 11 px wide, so keep the edit 5+ px away from the face for them

@@ -13,6 +13,7 @@ from faceforge.events import Losses, Metrics, PreviewWritten, Progress, Saved
 from faceforge.formats.model_state import read_state
 from faceforge.training import checkpoint
 from faceforge.training.callbacks import Checkpointer, LossLog, NanGuard, ProgressEvents
+from faceforge.training.loop import lr_scale
 from faceforge.training.previews import Preview
 from faceforge.training.sampler import Sampler
 from tests.training.fakes import TinyModel, face_set, train_step, training_run
@@ -225,3 +226,18 @@ def test_swap_quality_follows_the_swaps_expression_and_sharpness(tmp_path):
     swap_quality.on_save(run)
     assert run.metrics[6]["quality/a2b_sharpness_ratio"] < 0.5
     assert run.metrics[6]["quality/a2b_mouth_correlation"] < 0.5
+
+
+def test_the_learning_rate_ramps_up_then_eases_to_zero_over_the_last_share():
+    flat = [lr_scale(i, 1000, 0, 0.0) for i in range(1, 1001)]
+    assert flat == [1.0] * 1000
+    ramp = [lr_scale(i, 1000, 100, 0.0) for i in (1, 50, 100, 101, 1000)]
+    assert ramp == [0.01, 0.5, 1.0, 1.0, 1.0]
+    decay = [lr_scale(i, 1000, 0, 30.0) for i in range(1, 1001)]
+    assert decay[:700] == [1.0] * 700  # full rate until the last 30%
+    assert decay[849] == pytest.approx(0.5)  # half way down at iteration 850
+    assert decay[-1] == 0.0
+    assert all(a >= b for a, b in zip(decay, decay[1:], strict=False))
+    # a resumed run with a later end follows the new end; past it the rate stays at zero
+    assert lr_scale(800, 2000, 0, 30.0) == 1.0
+    assert lr_scale(1200, 1000, 0, 30.0) == 0.0

@@ -7,7 +7,7 @@ from faceforge.options.spec import Choices, Option, OptionSet, non_negative_int,
 
 #: the loss functions --loss offers, each implemented in nn/losses.py (named here so that the
 #: options, --help and the GUI do not import torch; tests/test_options.py keeps the two equal)
-LOSS_NAMES = ("ssim", "ms_ssim", "gmsd", "mse", "mae", "log_cosh", "smooth_l1")
+LOSS_NAMES = ("ssim", "ms_ssim", "gmsd", "gradient", "mse", "mae", "log_cosh", "smooth_l1")
 
 TRAIN_OPTIONS = OptionSet("train", (
     Option("input_a", ("-A", "--input-A"), "faces folder of person A (from `faceforge "
@@ -34,6 +34,9 @@ TRAIN_OPTIONS = OptionSet("train", (
            "total", 1000000, int, group="training"),
     Option("warmup", ("-a", "--warmup"), "ramp the learning rate up over this many "
            "iterations", 0, non_negative_int, group="training"),
+    Option("lr_decay", ("--lr-decay",), "ease the learning rate down to zero over the last "
+           "PERCENT of --iterations (a cosine; 0: keep it constant), for a run whose length is "
+           "set in advance", 0.0, float, metavar="PERCENT", group="training"),
     Option("learning_rate", ("--learning-rate", "-lr"), "optimizer learning rate (default: "
            "the trainer's own, 5e-5 for Faceswap's models)", None, float, group="training"),
     Option("optimizer", ("--optimizer",), "optimizer", "adam", str.lower, ("adam", "adamw"),

@@ -32,6 +32,7 @@ class TrainConfig:
     batch_size: int
     iterations: int
     warmup: int
+    lr_decay: float
     learning_rate: float | None
     optimizer: str
     epsilon: float
@@ -72,6 +73,9 @@ class TrainConfig:
                              "train for 1 or more iterations in total, e.g. -it 100000")
         if self.save_interval < 1:
             raise UsageError("--save-interval must be 1 or more")
+        if not 0.0 <= self.lr_decay <= 100.0:
+            raise UsageError(f"--lr-decay {self.lr_decay} is out of range",
+                             "use 0 to 100 (percent)")
         if self.accumulate < 1:
             raise UsageError("--accumulate must be 1 or more")
         if not 10.0 <= self.coverage <= 200.0:

@@ -10,6 +10,7 @@ match, the swap quality (expression, sharpness) and the NaN guard are callbacks
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -176,9 +177,10 @@ def train(config: TrainConfig, on_event: EventSink | None = None,
             if stop is not None and stop.is_set():
                 raise KeyboardInterrupt
             run.iteration += 1
-            if config.warmup and run.iteration <= config.warmup:
+            if config.warmup or config.lr_decay:
+                scale = lr_scale(run.iteration, config.iterations, config.warmup, config.lr_decay)
                 for group in optimizer.param_groups:
-                    group["lr"] = lr * run.iteration / config.warmup
+                    group["lr"] = lr * scale
             loss_a, loss_b = step()
             for callback in callbacks:
                 callback.on_step(run, loss_a, loss_b)
@@ -203,6 +205,20 @@ def train(config: TrainConfig, on_event: EventSink | None = None,
     return TrainResult(config.model_dir, run.start_iteration, run.iteration, run.first_loss,
                        run.last_loss, run.egs_per_s(), run.elapsed_s(),
                        run.metrics[max(run.metrics)] if run.metrics else {}, model)
+
+
+def lr_scale(iteration: int, iterations: int, warmup: int, decay: float) -> float:
+    """The share of the learning rate for this iteration (1-based).
+
+    A linear ramp over the first `warmup` iterations, then the full rate, then (with `decay` >
+    0) a half cosine from 1 to 0 over the last `decay` percent of `iterations`.
+    """
+    scale = min(1.0, iteration / warmup) if warmup else 1.0
+    decay_from = iterations * (1.0 - decay / 100.0)
+    if decay and iteration > decay_from:
+        done = min(1.0, (iteration - decay_from) / (iterations - decay_from))
+        scale *= 0.5 * (1.0 + math.cos(math.pi * done))
+    return scale
 
 
 def _save(run: TrainingRun, callbacks: list[Callback]) -> None:
