@@ -87,6 +87,9 @@ def test_the_source_scored_against_itself_is_perfect(video_dir, tmp_path):
     assert summary["identity"]["nearer_b_share"] == 0.0
     assert summary["identity"]["distance_to_a"] < 0.4 < summary["identity"]["distance_to_b"]
     assert summary["expression"]["mouth_opening_correlation"] == pytest.approx(1.0)
+    assert summary["expression"]["mouth_opening_error"] == pytest.approx(0.0, abs=1e-9)
+    # the mouth is closed in frames 0-33 of lp_d18 (gaps 0.003-0.022 face sizes)
+    assert summary["expression"]["mouth_open_share"] == 0.0
     assert summary["expression"]["eye_opening_correlation"] == pytest.approx(1.0)
     assert summary["pose"]["yaw_difference_deg"] == pytest.approx(0.0, abs=1e-6)
     assert summary["pose"]["pitch_varying_deg"] == pytest.approx(0.0, abs=1e-6)

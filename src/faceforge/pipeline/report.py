@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 
 REFERENCE_FACES = 32  # faces of A, B or a gallery person described at most (evenly chosen)
 CROP_SIDE = 160  # side of each face on the contact sheet, pixels
+#: an inner-lip gap above this (face sizes) counts as an open mouth: a closed mouth measures
+#: 0.000-0.02 with dlib's landmarks, speech 0.03-0.15, a shout up to 0.3 (the shared videos)
+MOUTH_OPEN = 0.03
 SHARPNESS_MEASURE = ("variance of the Laplacian of the grey frame inside the face's landmark "
                      "mask (extended: brows to chin and forehead), on the same frame pixels in "
                      "the output and the source; output ÷ source per frame")
@@ -362,6 +365,10 @@ def _motion_scores(scores: list[FrameScore]) -> None:
         previous = score
 
 
+def _share(flags: list[bool]) -> float | None:
+    return sum(flags) / len(flags) if flags else None
+
+
 def _mean(values: list[float | None]) -> float | None:
     kept = [v for v in values if v is not None and math.isfinite(v)]
     return float(np.mean(kept)) if kept else None
@@ -431,7 +438,13 @@ def summarise(scores: list[FrameScore], gallery_size: int) -> dict[str, Any]:
             "mouth_opening_correlation": quality.correlation(mouth_s, mouth_o),
             "eye_opening_correlation": quality.correlation(eyes_s, eyes_o),
             "mouth_opening_source_mean": _mean(mouth_s),
-            "mouth_opening_output_mean": _mean(mouth_o)},
+            "mouth_opening_output_mean": _mean(mouth_o),
+            # a correlation only means something if the mouth moves: say how often it opens,
+            # and how far the output's lips are from the source's in every frame
+            "mouth_open_share": _share([m > MOUTH_OPEN for m in mouth_s if m is not None]),
+            "mouth_opening_error": _mean([abs(o - m) for m, o in zip(mouth_s, mouth_o,
+                                                                     strict=True)
+                                          if m is not None and o is not None])},
         "pose": pose,
         "stability": {
             "jitter_px": jitter,

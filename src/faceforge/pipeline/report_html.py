@@ -93,7 +93,10 @@ def _rows(summary: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                      f"{fmt(gallery['b_mean_rank'])}"))
     rows += [
         ("expression: mouth opening", fmt(expression["mouth_opening_correlation"]), "1",
-         "correlation over frames of the inner-lip gap (÷ face size), source vs output"),
+         "correlation over frames of the inner-lip gap (÷ face size), source vs output; "
+         f"the source's mouth is open in {fmt(expression['mouth_open_share'], percent=True)} "
+         "of the frames (if rarely, a few frames decide the correlation); the lips' gap is "
+         f"off by {fmt(expression['mouth_opening_error'], 3)} face sizes on average"),
         ("expression: eye opening", fmt(expression["eye_opening_correlation"]), "1",
          "correlation over frames of the eyelid gap (÷ face size), source vs output"),
         ("pose: yaw / pitch / roll off", " / ".join(fmt(pose[f"{a}_difference_deg"], 1)
