@@ -13,6 +13,8 @@ with `--detail 100`) and each output is scored by
 `faceforge report` against A's video with B's faces and the knn_examples gallery. Every step
 runs the real command line in a subprocess and is skipped when its output exists, so an
 interrupted run resumes.
+--trainer trains another preset, --train-options adds `train` options (e.g. "--lr-decay 30"),
+--pairs picks pairs by number.
 --side-by-side trains the pairs at the same time with one thread each (on 2 cores that is about
 1.5x the throughput of one after another; the models are the same kind either way).
 """
