@@ -365,10 +365,6 @@ def _motion_scores(scores: list[FrameScore]) -> None:
         previous = score
 
 
-def _share(flags: list[bool]) -> float | None:
-    return sum(flags) / len(flags) if flags else None
-
-
 def _mean(values: list[float | None]) -> float | None:
     kept = [v for v in values if v is not None and math.isfinite(v)]
     return float(np.mean(kept)) if kept else None
@@ -441,7 +437,7 @@ def summarise(scores: list[FrameScore], gallery_size: int) -> dict[str, Any]:
             "mouth_opening_output_mean": _mean(mouth_o),
             # a correlation only means something if the mouth moves: say how often it opens,
             # and how far the output's lips are from the source's in every frame
-            "mouth_open_share": _share([m > MOUTH_OPEN for m in mouth_s if m is not None]),
+            "mouth_open_share": _mean([float(m > MOUTH_OPEN) for m in mouth_s if m is not None]),
             "mouth_opening_error": _mean([abs(o - m) for m, o in zip(mouth_s, mouth_o,
                                                                      strict=True)
                                           if m is not None and o is not None])},
